@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+WORKERS ?= 2
+NATIVE := $(wildcard native/*.cpp native/*.hpp native/CMakeLists.txt)
+
+.PHONY: setup run test proto lint prometheus
+
+$(STAMP): pyproject.toml $(NATIVE)
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# editable: the packages run from this tree; the native bridge is compiled into the venv
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+# the example abilities on http://127.0.0.1:8080 (gRPC on :9090), with the music API's local fake
+run: setup
+	$(PY) wrappers/music/fake_api.py --port 8299 --access-key demo-key --access-secret demo-secret & fake=$$!; \
+	trap 'kill $$fake' EXIT INT TERM; \
+	$(VENV)/bin/athena serve wrappers/echo/wrapper.py wrappers/digits/wrapper.py \
+	    wrappers/music/wrapper.py --workers $(WORKERS)
+
+# the tests scrape metrics with a real Prometheus server: install it when it is missing
+prometheus:
+	@command -v prometheus >/dev/null || { \
+	  echo "installing prometheus (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+test: setup prometheus
+	$(PY) -m pytest
+
+# regenerate loader/v1 from proto/ (the generated code is committed, never hand-edited)
+proto:
+	$(PY) -m pip install -q grpcio-tools==1.85.1
+	$(PY) -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. --pyi_out=. \
+	    proto/loader/v1/loader.proto
+
+lint: setup
+	$(PY) -m pip install -q ruff mypy
+	$(PY) -m ruff check gateway loader tests wrappers
+	$(PY) -m mypy gateway loader

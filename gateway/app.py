@@ -1,0 +1,69 @@
+"""Gateway process: the aiohttp app and the public gRPC edge over one worker set."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway.edge import start_edge
+from gateway.metrics import GatewayMetrics
+from gateway.routes import METRICS, SETTINGS, UPSTREAMS, add_routes, error_middleware
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstreams
+
+__all__ = ["make_app", "run_gateway", "write_ready_file"]
+
+log = logging.getLogger(__name__)
+
+
+def make_app(settings: GatewaySettings, metrics: GatewayMetrics, upstreams: Upstreams
+             ) -> web.Application:
+    # one byte over the limit and aiohttp stops reading: we answer 413 without buffering it all
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[UPSTREAMS] = upstreams
+    add_routes(app)
+    return app
+
+
+def write_ready_file(path: Path | None, info: Mapping[str, Any]) -> None:
+    if path is None:
+        return
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(info))
+    partial.replace(path)  # atomic: a reader never sees half a file
+
+
+async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
+                      extra_ready_info: Mapping[str, Any] | None = None) -> None:
+    metrics = GatewayMetrics()
+    upstreams = Upstreams(settings, metrics)
+    await upstreams.start()
+    runner = web.AppRunner(make_app(settings, metrics, upstreams), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    assert site._server is not None  # aiohttp keeps the asyncio server here
+    http_port = site._server.sockets[0].getsockname()[1]
+    edge, grpc_port, health = await start_edge(upstreams, settings, metrics)
+    for ability in upstreams.abilities():
+        log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,
+                 ability.route)
+    log.info("gateway serving HTTP on %s:%d and gRPC on %s:%d", settings.host, http_port,
+             settings.host, grpc_port)
+    write_ready_file(settings.ready_file,
+                     {"http_port": http_port, "grpc_port": grpc_port, **(extra_ready_info or {})})
+    try:
+        await stop.wait()
+    finally:
+        await health.enter_graceful_shutdown()
+        await edge.stop(5.0)
+        await runner.cleanup()
+        await upstreams.close()

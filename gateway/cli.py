@@ -1,0 +1,155 @@
+"""`athena`: serve wrappers, run a gateway or a loader worker on its own, or call an ability."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+__all__ = ["main"]
+
+log = logging.getLogger("athena")
+
+_EXAMPLES = """examples:
+  athena serve wrappers/echo/wrapper.py --workers 2
+  athena call http://127.0.0.1:8080/v1/private/echo --text hello
+  athena call grpc://127.0.0.1:9090 --ability echo --text hello
+"""
+
+
+def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 8080; 0 = any free port)")
+    parser.add_argument("--grpc-port", type=int, dest="grpc_port",
+                        help="public gRPC port (default 9090; 0 = any free port)")
+    parser.add_argument("--timeout-s", type=float, dest="timeout_s",
+                        help="deadline of one call through the gateway (default 30)")
+    parser.add_argument("--max-body-mb", type=int, dest="max_body_mb",
+                        help="largest HTTP request body in MiB (default 96)")
+    parser.add_argument("--ready-file", dest="ready_file",
+                        help="write the bound ports as JSON here once serving")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from loader.cli import add_arguments as loader_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="athena", description="Serve AIGES wrapper.py abilities over HTTP and gRPC.",
+        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="one gateway plus N loader workers per wrapper, on this machine",
+        description="Start N loader worker processes per wrapper and a gateway in front of them. "
+                    "Each wrapper's aiges.toml (beside wrapper.py) configures it.")
+    serve.add_argument("wrappers", nargs="+", metavar="WRAPPER",
+                       help="a wrapper.py path (or module:attr); several serve several abilities")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes per wrapper")
+    serve.add_argument("--config", help="TOML config for every wrapper and the gateway "
+                                        "(default: aiges.toml beside each wrapper.py)")
+    serve.add_argument("--licence", type=int, help="concurrent calls per worker ([fc] max)")
+    _gateway_arguments(serve)
+
+    gateway = commands.add_parser(
+        "gateway", help="only the gateway, in front of workers started elsewhere",
+        description="Run the gateway in front of already running loader workers.")
+    gateway.add_argument("--worker", action="append", dest="workers", metavar="HOST:PORT",
+                         help="a loader worker's gRPC address (repeat for each)")
+    gateway.add_argument("--config", help="TOML config ([gateway] and [aiges] tables)")
+    _gateway_arguments(gateway)
+
+    worker = commands.add_parser(
+        "loader", help="one loader worker hosting one wrapper",
+        description="Run one loader worker: it loads the wrapper and serves loader.v1 over gRPC.")
+    loader_arguments(worker)
+
+    call = commands.add_parser(
+        "call", help="call an ability and print its outputs",
+        description="Call an ability once. TARGET is the ability's URL "
+                    "(http://host:8080/v1/private/echo) or grpc://host:9090.",
+        epilog="inputs: NAME=VALUE, NAME=@FILE, or VALUE (named after its kind)")
+    call.add_argument("target", metavar="TARGET")
+    for kind in ("text", "image", "audio", "video"):
+        call.add_argument(f"--{kind}", action="append", default=[], metavar="INPUT",
+                          help=f"a {kind} input")
+    call.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                      help="a parameter for the wrapper")
+    call.add_argument("--accept", action="append", default=[], metavar="NAME[:ENCODING]",
+                      help="ask for this output (default: every output)")
+    call.add_argument("--ability", help="with grpc://, which ability (service id)")
+    call.add_argument("--out-dir", dest="out_dir", help="save outputs as files here")
+    call.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    return parser
+
+
+def _logging() -> None:
+    logging.basicConfig(level=os.environ.get("ATHENA_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from gateway.app import run_gateway
+    from gateway.settings import GatewaySettings
+    from loader.supervisor import Supervisor, WorkerSpec
+
+    stop = _stop_event()
+    extra = ("--licence", str(args.licence)) if args.licence else ()
+    specs = [WorkerSpec(w, args.config, extra_args=extra) for w in args.wrappers]
+    supervisor = Supervisor(specs, args.workers)
+    try:
+        await supervisor.start()
+        settings = GatewaySettings.load({**vars(args), "workers": supervisor.addresses})
+        await run_gateway(settings, stop, {"workers": supervisor.describe()})
+    finally:
+        await supervisor.stop()
+
+
+async def _gateway(args: argparse.Namespace) -> None:
+    from gateway.app import run_gateway
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings.load(vars(args))
+    if not settings.workers:
+        raise SystemExit("athena gateway: give the workers with --worker HOST:PORT "
+                         "(or [gateway] workers in the config, or ATHENA_GATEWAY_WORKERS)")
+    await run_gateway(settings, _stop_event())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "loader":
+        from loader.cli import run_from_args
+
+        return run_from_args(args)
+    if args.command == "call":
+        from gateway.client import call, parse_input
+
+        inputs = [parse_input(kind, spec) for kind in ("text", "image", "audio", "video")
+                  for spec in getattr(args, kind)]
+        return call(args.target, inputs, args.param, args.accept, args.ability, args.out_dir,
+                    args.timeout)
+    _logging()
+    from loader.config import ConfigError
+    from loader.supervisor import WorkerFailed
+
+    try:
+        asyncio.run(_serve(args) if args.command == "serve" else _gateway(args))
+    except (ConfigError, WorkerFailed) as e:
+        print(f"athena {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""`athena call`: a client for one-shot calls over HTTP (AIGES JSON) or gRPC (loader.v1)."""
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.translate import DATA_KEYS, infer_type
+
+__all__ = ["Input", "call", "parse_input"]
+
+
+# (name, kind, data, attributes) per output
+_Output = tuple[str, str, bytes, dict[str, str]]
+# (sid, outputs) on success, or the error line to print
+_Result = "tuple[str, list[_Output]] | str"
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    kind: str  # text | audio | image | video
+    data: bytes
+    attrs: dict[str, str]
+
+
+def parse_input(kind: str, spec: str) -> Input:
+    """NAME=VALUE, NAME=@file, or VALUE alone (NAME defaults to the kind)."""
+    name, sep, value = spec.partition("=")
+    if not sep:
+        name, value = kind, spec
+    if value.startswith("@"):
+        data = Path(value[1:]).read_bytes()
+    else:
+        data = value.encode("utf-8")
+    attrs = {"encoding": "utf8"} if kind == "text" else {}
+    return Input(name, kind, data, attrs)
+
+
+def _pairs(specs: Sequence[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise SystemExit(f"athena call: {what} {spec!r} must look like KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def _accepts(specs: Sequence[str]) -> dict[str, dict[str, str]]:
+    accepts = {}
+    for spec in specs:
+        name, _, encoding = spec.partition(":")
+        accepts[name] = {"encoding": encoding or "utf8", "compress": "raw", "format": "plain"}
+    return accepts
+
+
+def _show(outputs: list[_Output], out_dir: Path | None) -> None:
+    for name, kind, data, attrs in outputs:
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            target = out_dir / f"{name}.{attrs.get('encoding', 'bin')}"
+            target.write_bytes(data)
+            print(f"{name} ({kind}, {len(data)} bytes) -> {target}")
+        elif kind == "text":
+            print(f"{name}: {data.decode('utf-8', errors='replace')}")
+        else:
+            print(f"{name}: {kind}, {len(data)} bytes (use --out-dir to save it)")
+
+
+def _call_http(url: str, inputs: Sequence[Input], params: dict[str, str],
+               accepts: dict[str, dict[str, str]], timeout: float) -> _Result:
+    service_id = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    body = {
+        "header": {"app_id": "athena-cli", "status": 3},
+        "parameter": {service_id: {**params, **accepts}},
+        "payload": {
+            i.name: {**i.attrs, "status": 3, i.kind: base64.b64encode(i.data).decode("ascii")}
+            for i in inputs
+        },
+    }
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            reply = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return _failed(error.code, error.read())
+    except urllib.error.URLError as error:
+        raise SystemExit(f"athena call: cannot reach {url}: {error.reason}") from None
+    outputs = []
+    for name, item in reply.get("payload", {}).items():
+        kind = next((k for k in DATA_KEYS if k in item), "text")
+        raw = item[kind]
+        text_raw = kind == "text" and item.get("encoding") != "base64"
+        data = raw.encode("utf-8") if text_raw else base64.b64decode(raw)
+        outputs.append((name, kind, data, {k: str(v) for k, v in item.items() if k != kind}))
+    return str(reply["header"].get("sid", "")), outputs
+
+
+def _failed(status: int, body: bytes) -> _Result:
+    try:
+        header = json.loads(body)["header"]
+        return f"error {header['code']}: {header['message']} (HTTP {status})"
+    except (ValueError, KeyError, TypeError):
+        return f"error: HTTP {status}: {body[:500]!r}"
+
+
+def _call_grpc(target: str, ability: str | None, inputs: Sequence[Input],
+               params: dict[str, str], accepts: dict[str, dict[str, str]], timeout: float
+               ) -> _Result:
+    import grpc
+
+    from loader.status import aiges_code_from
+    from loader.v1 import loader_pb2
+
+    request = loader_pb2.CallRequest(
+        params=params,
+        inputs=[loader_pb2.Data(key=i.name, type=DATA_KEYS[i.kind], status=3, desc=i.attrs,
+                                data=i.data) for i in inputs],
+        accepts=[_grpc_accept(loader_pb2, name, attrs) for name, attrs in accepts.items()],
+    )
+    metadata = [("athena-ability", ability)] if ability else None
+    with grpc.insecure_channel(target) as channel:
+        stub = channel.unary_unary("/loader.v1.Loader/Call",
+                                   request_serializer=loader_pb2.CallRequest.SerializeToString,
+                                   response_deserializer=loader_pb2.CallResponse.FromString)
+        try:
+            reply = stub(request, timeout=timeout, metadata=metadata)
+        except grpc.RpcError as error:
+            code = aiges_code_from(error.trailing_metadata())  # type: ignore[attr-defined]
+            return f"error {code}: {error.details()} (gRPC {error.code().name})"  # type: ignore[attr-defined]
+    kinds = {number: name for name, number in DATA_KEYS.items()}
+    return reply.sid, [(o.key, kinds.get(o.type, "text"), o.data, dict(o.desc))
+                       for o in reply.outputs]
+
+
+def _grpc_accept(pb: Any, name: str, attrs: dict[str, str]) -> Any:
+    accept = pb.Accept(key=name, attrs=attrs)
+    data_type = infer_type(attrs)
+    if data_type is not None:
+        accept.type = data_type
+    return accept
+
+
+def call(target: str, inputs: Sequence[Input], params: Sequence[str], accepts: Sequence[str],
+         ability: str | None, out_dir: str | None, timeout: float) -> int:
+    """Print the outputs (0), or the AIGES error (1)."""
+    if not inputs:
+        raise SystemExit("athena call: give at least one input (--text, --image, --audio, --video)")
+    pairs, wanted = _pairs(params, "--param"), _accepts(accepts)
+    if target.startswith("grpc://"):
+        result = _call_grpc(target.removeprefix("grpc://"), ability, inputs, pairs, wanted,
+                            timeout)
+    else:
+        result = _call_http(target, inputs, pairs, wanted, timeout)
+    if isinstance(result, str):
+        print(result, file=sys.stderr)
+        return 1
+    sid, outputs = result
+    print(f"sid: {sid}")
+    _show(outputs, Path(out_dir) if out_dir else None)
+    return 0

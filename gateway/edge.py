@@ -1,0 +1,109 @@
+"""Public gRPC edge: loader.v1 calls from clients, forwarded to a worker as raw bytes."""
+from __future__ import annotations
+
+from time import perf_counter
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from gateway.errors import GatewayError
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstreams
+from loader.codes import Code
+from loader.status import to_rpc_status
+from loader.v1 import loader_pb2
+
+__all__ = ["ABILITY_METADATA", "start_edge"]
+
+# which ability a gRPC call is for; optional when the gateway serves exactly one
+ABILITY_METADATA = "athena-ability"
+
+
+class _Edge:
+    def __init__(self, upstreams: Upstreams, settings: GatewaySettings,
+                 metrics: GatewayMetrics) -> None:
+        self._upstreams = upstreams
+        self._settings = settings
+        self._metrics = metrics
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            "loader.v1.Loader",
+            {
+                # no deserializer: the bytes a client sent are the bytes the worker gets
+                "Call": grpc.unary_unary_rpc_method_handler(self.call),
+                "Describe": grpc.unary_unary_rpc_method_handler(
+                    self.describe,
+                    request_deserializer=loader_pb2.DescribeRequest.FromString,
+                    response_serializer=loader_pb2.Ability.SerializeToString,
+                ),
+            },
+        )
+
+    def _ability(self, context: grpc.aio.ServicerContext) -> loader_pb2.Ability:
+        wanted = dict(context.invocation_metadata() or ()).get(ABILITY_METADATA)
+        abilities = self._upstreams.abilities()
+        if wanted:
+            found = self._upstreams.by_service(str(wanted))
+            if found is not None:
+                return found
+        elif len(abilities) == 1:
+            return abilities[0]
+        names = ", ".join(sorted(a.service_id for a in abilities)) or "none yet"
+        raise GatewayError(
+            f"name the ability in the {ABILITY_METADATA!r} metadata; served: {names}",
+            Code.ROUTE_NOT_FOUND,
+        )
+
+    async def call(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        started = perf_counter()
+        code = "OK"
+        try:
+            ability = self._ability(context)
+            remaining = context.time_remaining()
+            timeout = self._settings.timeout_s if remaining is None else remaining
+            return await self._upstreams.call(ability.service_id, request, timeout)
+        except grpc.aio.AioRpcError as error:
+            code = error.code().name
+            # pass the worker's status on untouched, AIGES code details included
+            await context.abort(error.code(), error.details() or "",
+                                error.trailing_metadata() or ())
+            raise
+        except GatewayError as error:
+            status = (grpc.StatusCode.NOT_FOUND if error.http_status == 404
+                      else grpc.StatusCode.UNAVAILABLE)
+            code = status.name
+            await context.abort_with_status(to_rpc_status(status, error.code, error.message))
+            raise
+        finally:
+            self._metrics.grpc_requests.labels("Call", code).inc()
+            self._metrics.grpc_duration.labels("Call").observe(perf_counter() - started)
+
+    async def describe(self, request: loader_pb2.DescribeRequest,
+                       context: grpc.aio.ServicerContext) -> loader_pb2.Ability:
+        try:
+            ability = self._ability(context)
+        except GatewayError as error:
+            self._metrics.grpc_requests.labels("Describe", "NOT_FOUND").inc()
+            await context.abort_with_status(
+                to_rpc_status(grpc.StatusCode.NOT_FOUND, error.code, error.message)
+            )
+            raise
+        self._metrics.grpc_requests.labels("Describe", "OK").inc()
+        return ability
+
+
+async def start_edge(
+    upstreams: Upstreams, settings: GatewaySettings, metrics: GatewayMetrics
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    limit = settings.max_message_bytes
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
+                                      ("grpc.max_send_message_length", limit)])
+    server.add_generic_rpc_handlers((_Edge(upstreams, settings, metrics).handler(),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health_servicer

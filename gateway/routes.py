@@ -1,0 +1,158 @@
+"""HTTP routes: AIGES JSON one-shot calls, health, readiness and metrics."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+
+import grpc
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.errors import BadRequest, GatewayError, NotFound, TooLarge, from_rpc_error
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
+from gateway.translate import to_call, to_json
+from gateway.upstream import Upstreams
+from loader.codes import Code
+from loader.v1 import loader_pb2
+
+__all__ = ["METRICS", "SETTINGS", "UPSTREAMS", "add_routes", "error_middleware"]
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", GatewaySettings)
+METRICS = web.AppKey("metrics", GatewayMetrics)
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
+
+_FIXED_ROUTES = ("/healthz", "/readyz", "/metrics", "/v1/abilities")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_body(code: int, message: str, sid: str = "") -> dict[str, object]:
+    return {"header": {"code": int(code), "message": message, "sid": sid}}
+
+
+def _route_label(request: web.Request) -> str:
+    if request.path in _FIXED_ROUTES:
+        return request.path
+    ability = request.app[UPSTREAMS].by_route(request.path)
+    return ability.route if ability else "unmatched"  # raw paths would explode cardinality
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Measures every request and turns every failure into an AIGES error body, once."""
+    metrics = request.app[METRICS]
+    route = _route_label(request)
+    in_flight = metrics.http_in_flight.labels(route)
+    in_flight.inc()
+    started = perf_counter()
+    try:
+        response = await handler(request)
+    except GatewayError as error:
+        response = web.json_response(
+            error_body(error.code, error.message, request.get("sid", "")),
+            status=error.http_status, headers=error.headers,
+        )
+    except web.HTTPException as error:
+        code = Code.ROUTE_NOT_FOUND if error.status == 404 else Code.REQUEST_JSON
+        response = web.json_response(error_body(code, error.reason), status=error.status)
+    except Exception:
+        log.exception("unexpected gateway failure on %s", request.path)
+        response = web.json_response(
+            error_body(Code.WRAPPER_EXEC, "internal gateway error; see the gateway log"),
+            status=500,
+        )
+    finally:
+        in_flight.dec()
+    metrics.http_requests.labels(route, request.method, str(response.status)).inc()
+    metrics.http_duration.labels(route, request.method).observe(perf_counter() - started)
+    return response
+
+
+async def _read_json(request: web.Request) -> object:
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise TooLarge(f"request body exceeds the {limit}-byte limit") from None
+    request.app[METRICS].payload_bytes.labels("in").inc(len(body))
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"request body is not JSON: {e}", Code.BODY_NOT_JSON) from None
+
+
+async def ability_call(request: web.Request) -> web.StreamResponse:
+    upstreams = request.app[UPSTREAMS]
+    settings = request.app[SETTINGS]
+    ability = upstreams.by_route(request.path)
+    if ability is None:
+        known = ", ".join(sorted(a.route for a in upstreams.abilities())) or "none yet"
+        raise NotFound(f"no ability at {request.path}; abilities served: {known}")
+    if request.method != "POST":
+        raise GatewayError(
+            f"{request.method} is not supported on {request.path}: POST an AIGES JSON request",
+            Code.REQUEST_JSON, http_status=405, headers={"Allow": "POST"},
+        )
+    sid = f"atn{uuid.uuid4().hex}"
+    request["sid"] = sid
+    body = await _read_json(request)
+    call = to_call(body, ability.service_id, sid, settings.header_pass)
+    try:
+        reply = await upstreams.call(
+            ability.service_id, call.SerializeToString(), settings.timeout_s
+        )
+    except grpc.aio.AioRpcError as error:
+        raise from_rpc_error(error, settings.retry_after_s) from None
+    result = loader_pb2.CallResponse.FromString(reply)
+    text = json.dumps(to_json(result, call.accepts), ensure_ascii=False)
+    request.app[METRICS].payload_bytes.labels("out").inc(len(text))
+    return web.Response(text=text, content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    upstreams = request.app[UPSTREAMS]
+    workers = [
+        {"address": e.address, "ability": e.service_id, "healthy": e.healthy,
+         "outstanding": e.outstanding}
+        for e in upstreams.endpoints
+    ]
+    ready = upstreams.ready()
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "workers": workers},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def abilities(request: web.Request) -> web.Response:
+    listed = [
+        {"service_id": a.service_id, "version": a.version, "route": a.route,
+         "licence": a.licence, "operations": list(a.operations),
+         "wrapper_version": a.wrapper_version}
+        for a in request.app[UPSTREAMS].abilities()
+    ]
+    return web.json_response({"abilities": listed})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/abilities", abilities)
+    # ability routes are learned from the workers at run time, so one catch-all resolves them
+    app.router.add_route("*", "/{path:.*}", ability_call)

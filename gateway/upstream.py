@@ -1,0 +1,199 @@
+"""The worker set: channels, health, least-outstanding choice, retries on another worker."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.errors import NoWorker, WorkerLost
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
+from loader.v1 import loader_pb2
+
+__all__ = ["CALL_METHOD", "DESCRIBE_METHOD", "Endpoint", "Upstreams"]
+
+log = logging.getLogger(__name__)
+
+CALL_METHOD = "/loader.v1.Loader/Call"
+DESCRIBE_METHOD = "/loader.v1.Loader/Describe"
+_SERVICE = "loader.v1.Loader"
+# a worker at its licence, or one we cannot reach: the call never ran there, so try another
+_RETRYABLE = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
+
+
+def _never_connected(error: grpc.aio.AioRpcError) -> bool:
+    """UNAVAILABLE before the request left (connection refused) rather than mid-call."""
+    return "failed to connect" in (error.details() or "").lower()
+
+
+@dataclass(eq=False)
+class Endpoint:
+    address: str
+    channel: grpc.aio.Channel
+    ability: loader_pb2.Ability | None = None
+    healthy: bool = False
+    outstanding: int = 0
+    _call: grpc.aio.UnaryUnaryMultiCallable = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # raw bytes both ways: the gateway never re-parses what it forwards
+        self._call = self.channel.unary_unary(CALL_METHOD)
+        self._describe = self.channel.unary_unary(
+            DESCRIBE_METHOD,
+            request_serializer=loader_pb2.DescribeRequest.SerializeToString,
+            response_deserializer=loader_pb2.Ability.FromString,
+        )
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+
+    @property
+    def service_id(self) -> str:
+        return self.ability.service_id if self.ability else ""
+
+    async def probe(self, timeout: float) -> None:
+        try:
+            reply = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=_SERVICE), timeout=timeout
+            )
+            serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+            if serving and self.ability is None:
+                self.ability = await self._describe(loader_pb2.DescribeRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError:
+            serving = False
+        if serving != self.healthy:
+            log.info("worker %s (%s) is now %s", self.address, self.service_id or "?",
+                     "healthy" if serving else "unhealthy")
+        self.healthy = serving
+
+
+class Upstreams:
+    def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        limit = settings.max_message_bytes
+        options = [("grpc.max_receive_message_length", limit),
+                   ("grpc.max_send_message_length", limit)]
+        self.endpoints = [
+            Endpoint(address, grpc.aio.insecure_channel(address, options=options))
+            for address in settings.workers
+        ]
+        self._health_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._probe_all()
+        self._health_task = asyncio.create_task(self._watch_health())
+
+    async def close(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        await asyncio.gather(*(e.channel.close() for e in self.endpoints))
+
+    def abilities(self) -> list[loader_pb2.Ability]:
+        seen: dict[str, loader_pb2.Ability] = {}
+        for endpoint in self.endpoints:
+            if endpoint.ability is not None:
+                seen.setdefault(endpoint.ability.service_id, endpoint.ability)
+        return list(seen.values())
+
+    def by_route(self, path: str) -> loader_pb2.Ability | None:
+        return next((a for a in self.abilities() if a.route == path), None)
+
+    def by_service(self, service_id: str) -> loader_pb2.Ability | None:
+        return next((a for a in self.abilities() if a.service_id == service_id), None)
+
+    def ready(self) -> bool:
+        abilities = self.abilities()
+        return bool(abilities) and all(
+            any(e.healthy for e in self._serving(a.service_id)) for a in abilities
+        )
+
+    async def call(
+        self,
+        service_id: str,
+        request: bytes,
+        timeout: float,
+        metadata: Sequence[tuple[str, str]] | None = None,
+    ) -> bytes:
+        """Forward raw CallRequest bytes to the least-loaded healthy worker of an ability."""
+        deadline = perf_counter() + timeout
+        tried: set[Endpoint] = set()
+        last_error: grpc.aio.AioRpcError | None = None
+        while True:
+            endpoint = self._pick(service_id, tried)
+            if endpoint is None:
+                if last_error is not None:
+                    raise last_error
+                raise NoWorker(f"no healthy worker serves ability {service_id!r} right now")
+            tried.add(endpoint)
+            remaining = deadline - perf_counter()
+            try:
+                return await self._call_one(endpoint, request, remaining, metadata)
+            except grpc.aio.AioRpcError as error:
+                if error.code() is grpc.StatusCode.UNAVAILABLE:
+                    endpoint.healthy = False  # the health loop re-admits it once it answers
+                    if not _never_connected(error):
+                        # it died holding this request: retrying could kill the next one too
+                        raise WorkerLost(
+                            f"worker {endpoint.address} of {service_id!r} went away during "
+                            "the call (its wrapper may have crashed the process); it is being "
+                            "restarted"
+                        ) from None
+                if error.code() not in _RETRYABLE or remaining <= 0:
+                    raise
+                last_error = error
+
+    async def _call_one(
+        self, endpoint: Endpoint, request: bytes, timeout: float,
+        metadata: Sequence[tuple[str, str]] | None,
+    ) -> bytes:
+        started = perf_counter()
+        endpoint.outstanding += 1
+        code = "OK"
+        try:
+            reply: bytes = await endpoint._call(request, timeout=timeout, metadata=metadata)
+            return reply
+        except grpc.aio.AioRpcError as error:
+            code = error.code().name
+            raise
+        finally:
+            endpoint.outstanding -= 1
+            labels = (endpoint.service_id, endpoint.address)
+            self._metrics.upstream_requests.labels(*labels, code).inc()
+            self._metrics.upstream_duration.labels(*labels).observe(perf_counter() - started)
+
+    def _serving(self, service_id: str) -> list[Endpoint]:
+        return [e for e in self.endpoints if e.service_id == service_id]
+
+    def _pick(self, service_id: str, tried: set[Endpoint]) -> Endpoint | None:
+        """Power of two choices on outstanding requests (cheap, and avoids herding)."""
+        candidates = [e for e in self._serving(service_id) if e.healthy and e not in tried]
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        first, second = random.sample(candidates, 2)
+        return first if first.outstanding <= second.outstanding else second
+
+    async def _probe_all(self) -> None:
+        timeout = max(self._settings.health_interval_s, 1.0)
+        await asyncio.gather(*(e.probe(timeout) for e in self.endpoints))
+        counts: dict[tuple[str, str], int] = {}
+        for endpoint in self.endpoints:
+            key = (endpoint.service_id, "healthy" if endpoint.healthy else "unhealthy")
+            counts[key] = counts.get(key, 0) + 1
+        for service_id in {e.service_id for e in self.endpoints}:
+            for state in ("healthy", "unhealthy"):
+                self._metrics.endpoints.labels(service_id, state).set(
+                    counts.get((service_id, state), 0)
+                )
+
+    async def _watch_health(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.health_interval_s)
+            await self._probe_all()

@@ -1,0 +1,70 @@
+"""`athena loader`: the worker's command line (also `python -m loader`)."""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import signal
+import sys
+
+from loader.config import ConfigError
+from loader.errors import WrapperLoadError
+from loader.settings import LoaderSettings
+
+__all__ = ["add_arguments", "main", "run_from_args"]
+
+PARENT_ENV = "ATHENA_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("wrapper", help="path to wrapper.py, or module:attr")
+    parser.add_argument("--config", help="TOML config; default: aiges.toml beside wrapper.py")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="gRPC port (default 0: any free port)")
+    parser.add_argument("--metrics-port", type=int, dest="metrics_port",
+                        help="HTTP port for /metrics, /healthz, /readyz (default 0: any)")
+    parser.add_argument("--licence", type=int,
+                        help="concurrent wrapper calls admitted ([fc] max, default 4)")
+    parser.add_argument("--service-id", dest="service_id",
+                        help="ability id (default: the wrapper's serviceId, else its folder name)")
+    parser.add_argument("--route", help="HTTP route (default /<version>/private/<serviceId>)")
+    parser.add_argument("--max-message-mb", type=int, dest="max_message_mb",
+                        help="largest gRPC message in MiB (default 128)")
+    parser.add_argument("--ready-file", dest="ready_file",
+                        help="once serving, write {pid, port, metrics_port, service_id} here")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    _die_with_parent()
+    logging.basicConfig(
+        level=os.environ.get("ATHENA_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s",
+    )
+    from loader.server import run  # imported late: `--help` must not need grpc or the wrapper
+
+    try:
+        settings = LoaderSettings.load(vars(args))
+        run(settings)
+    except (ConfigError, WrapperLoadError) as e:
+        print(f"athena loader: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _die_with_parent() -> None:
+    """A worker started by `athena serve` must not outlive it (the original's children did)."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="athena loader", description=__doc__)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))

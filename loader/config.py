@@ -1,0 +1,109 @@
+"""The TOML config file (aiges.toml keys) and the layering every process's settings share.
+
+Precedence, lowest first: defaults < config file < environment < command line.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["ConfigError", "Layers", "flatten", "read_toml"]
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the key and where it came from."""
+
+
+def read_toml(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+
+
+def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested tables become dotted keys and every value a string, as wrapperInit expects."""
+    flat: dict[str, str] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, bool):
+            flat[name] = "true" if value else "false"
+        elif isinstance(value, list):
+            flat[name] = ",".join(str(v) for v in value)
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+class Layers:
+    """Looks one setting up through file, environment and command line, converting once."""
+
+    def __init__(
+        self,
+        file: Mapping[str, Any],
+        cli: Mapping[str, Any],
+        env_prefix: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._file = file
+        self._cli = cli
+        self._env_prefix = env_prefix
+        self._env = os.environ if env is None else env
+
+    def get(self, name: str, file_key: str | None, default: T, convert: Callable[[Any], T]) -> T:
+        """`name` is the CLI/env name (env: PREFIX_NAME upper-cased); `file_key` is 'table.key'."""
+        if self._cli.get(name) is not None:
+            return self._convert(convert, self._cli[name], f"--{name.replace('_', '-')}")
+        env_key = f"{self._env_prefix}{name.upper()}"
+        if env_key in self._env:
+            return self._convert(convert, self._env[env_key], f"environment {env_key}")
+        if file_key is not None:
+            table, _, key = file_key.rpartition(".")
+            section = self._file.get(table, {}) if table else self._file
+            if isinstance(section, Mapping) and key in section:
+                return self._convert(convert, section[key], f"config [{table}] {key}")
+        return default
+
+    @staticmethod
+    def _convert(convert: Callable[[Any], T], value: Any, where: str) -> T:
+        try:
+            return convert(value)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: {value!r} is not valid ({e})") from None
+
+
+def positive_int(value: Any) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def port(value: Any) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError("must be a port number 0..65535 (0 = any free port)")
+    return number
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")

@@ -1,0 +1,233 @@
+"""Wrapper plugin: imports a user's wrapper.py once and adapts its signature variant once."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiges_embed
+
+from loader.codes import Code
+from loader.errors import WrapperLoadError
+
+__all__ = ["OnceCall", "Plugin"]
+
+log = logging.getLogger(__name__)
+
+# (params, reqData, usrTag, persId) -> Response, or an awaitable of one for `async def` wrappers.
+OnceCall = Callable[[dict[str, str], Any, str, int], Any]
+
+_TAG_NAMES = ("usrtag", "usertag", "usr_tag", "user_tag", "tag")
+_PERS_NAMES = ("persid", "pers_id", "psrid", "psrids", "psr_id")
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One loaded wrapper: the object whose methods the contract names, already adapted."""
+
+    name: str
+    target: Any
+    service_id: str
+    version: str
+    once: OnceCall | None
+    once_is_async: bool
+
+    @classmethod
+    def load(cls, spec: str, service_id: str | None = None) -> Plugin:
+        module, attr = _import(spec)
+        target = _target(module, attr, spec)
+        once_fn = getattr(target, "wrapperOnceExec", None)
+        if getattr(target, "wrapperInit", None) is None:
+            raise WrapperLoadError(f"{spec}: defines no wrapperInit (the contract requires it)")
+        if once_fn is None and getattr(target, "wrapperCreate", None) is None:
+            raise WrapperLoadError(f"{spec}: defines neither wrapperOnceExec nor wrapperCreate")
+        stem = Path(spec.partition(":")[0]).parent.name or module.__name__
+        return cls(
+            name=spec,
+            target=target,
+            service_id=service_id or str(getattr(target, "serviceId", "") or stem),
+            version=str(getattr(target, "version", "") or "v1"),
+            once=_adapt_once(once_fn) if once_fn is not None else None,
+            once_is_async=inspect.iscoroutinefunction(once_fn),
+        )
+
+    def init(self, config: dict[str, str]) -> None:
+        try:
+            code = self.target.wrapperInit(config)
+        except Exception as e:
+            raise WrapperLoadError(f"wrapperInit raised {type(e).__name__}: {e}") from e
+        if code not in (0, None):
+            raise WrapperLoadError(
+                f"wrapperInit returned {code}: {self.error_text(code)} (code {Code.WRAPPER_INIT})"
+            )
+
+    def fini(self) -> None:
+        fini = getattr(self.target, "wrapperFini", None)
+        if fini is None:
+            return
+        try:
+            code = fini()
+        except Exception:
+            log.exception("wrapperFini raised")
+            return
+        if code not in (0, None):
+            log.warning("wrapperFini returned %s: %s", code, self.error_text(code))
+
+    def error_text(self, code: int) -> str:
+        describe = getattr(self.target, "wrapperError", None)
+        if describe is None:
+            return f"wrapper error {code}"
+        try:
+            return str(describe(code))
+        except Exception as e:  # a broken wrapperError must not hide the original failure
+            return f"wrapper error {code} (wrapperError raised {type(e).__name__})"
+
+    def wrapper_version(self) -> str:
+        version = getattr(self.target, "wrapperVersion", None)
+        try:
+            return str(version()) if version is not None else ""
+        except Exception:
+            log.exception("wrapperVersion raised")
+            return ""
+
+    def operations(self) -> list[str]:
+        present = {
+            "once": "wrapperOnceExec",
+            "once_async": "wrapperOnceExecAsync",
+            "stream": "wrapperCreate",
+        }
+        return [op for op, method in present.items() if hasattr(self.target, method)]
+
+    def schema(self) -> dict[str, Any]:
+        """What an SDK-style Wrapper declares about its HTTP API (empty: nothing declared)."""
+        schema: dict[str, Any] = {}
+        for attr in ("requestCls", "responseCls"):
+            declared = getattr(self.target, attr, None)
+            if declared is not None:
+                schema[attr] = _describe_fields(declared)
+        return schema
+
+
+def _import(spec: str) -> tuple[Any, str | None]:
+    location, _, attr = spec.partition(":")
+    path = Path(location)
+    if path.suffix == ".py" or path.is_file():
+        if not path.is_file():
+            raise WrapperLoadError(f"wrapper file {location!r} does not exist")
+        # wrappers import their sibling modules by bare name, as under the original loader
+        sys.path.insert(0, str(path.parent.resolve()))
+        name = f"athena_wrapper_{path.parent.name or 'root'}_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise WrapperLoadError(f"{location!r} cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        _exec(module_spec.loader.exec_module, module, location)
+        return module, attr or None
+    try:
+        return importlib.import_module(location), attr or None
+    except ImportError as e:
+        raise WrapperLoadError(f"cannot import wrapper module {location!r}: {e}") from e
+
+
+def _exec(run: Callable[[Any], None], module: Any, location: str) -> None:
+    try:
+        run(module)
+    except Exception as e:
+        raise WrapperLoadError(f"importing {location!r} raised {type(e).__name__}: {e}") from e
+
+
+def _target(module: Any, attr: str | None, spec: str) -> Any:
+    found = getattr(module, attr or "Wrapper", None)
+    if attr and found is None:
+        raise WrapperLoadError(f"{spec}: module has no attribute {attr!r}")
+    if found is None:
+        return module  # the old function-style wrapper
+    if not inspect.isclass(found):
+        return found
+    try:
+        return found()
+    except Exception as e:
+        raise WrapperLoadError(f"{spec}: {found.__name__}() raised {type(e).__name__}: {e}") from e
+
+
+def _adapt_once(fn: Callable[..., Any]) -> OnceCall:
+    """Bind whichever wrapperOnceExec variant the wrapper has to one calling convention."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return lambda params, data, tag, pers: fn(params, data, tag, pers)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return lambda params, data, tag, pers: fn(params, data, tag, pers)
+    positional = [p for p in parameters if p.kind in _POSITIONAL]
+    if len(positional) >= 6 and positional[0].name.lower() in _TAG_NAMES:
+        return _adapt_v1_once(fn)
+    if len(positional) < 2:
+        raise WrapperLoadError(
+            f"wrapperOnceExec{inspect.signature(fn)} must take at least (params, reqData)"
+        )
+    extras: list[tuple[str, str]] = []  # (parameter name, what to pass)
+    for p in parameters[2:]:
+        lowered = p.name.lower()
+        if lowered in _TAG_NAMES:
+            extras.append((p.name, "tag"))
+        elif lowered in _PERS_NAMES:
+            extras.append((p.name, "pers"))
+        elif p.default is inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD:
+            raise WrapperLoadError(
+                f"wrapperOnceExec parameter {p.name!r} is not one the contract passes "
+                "(params, reqData, usrTag, persId); give it a default"
+            )
+
+    def call(params: dict[str, str], data: Any, tag: str, pers: int) -> Any:
+        values = {"tag": tag, "pers": pers}
+        return fn(params, data, **{name: values[kind] for name, kind in extras})
+
+    return call
+
+
+def _adapt_v1_once(fn: Callable[..., Any]) -> OnceCall:
+    """v1: wrapperOnceExec(usrTag, params, reqData: list[dict], respData: list, psrIds, psrCnt)."""
+
+    def call(params: dict[str, str], data: Any, tag: str, pers: int) -> Any:
+        request = [
+            {"key": n.key, "data": n.data, "len": n.len, "status": n.status, "type": n.type,
+             "desc": n.desc}
+            for n in data.list
+        ]
+        produced: list[dict[str, Any]] = []
+        code = fn(tag, params, request, produced, [pers] if pers else [], 1 if pers else 0)
+        response = aiges_embed.Response()
+        response.error_code = int(code or 0)
+        response.list = [_response_data(item) for item in produced]
+        return response
+
+    return call
+
+
+def _response_data(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return item
+    out = aiges_embed.ResponseData()
+    out.key = str(item.get("key", ""))
+    out.type = int(item.get("type", 0))
+    out.status = int(item.get("status", 0))
+    out.desc = {str(k): str(v) for k, v in (item.get("desc") or {}).items()}
+    out.setData(item.get("data", b""))
+    return out
+
+
+def _describe_fields(declared: Any) -> dict[str, str]:
+    owner = declared if inspect.isclass(declared) else type(declared)
+    return {
+        name: type(value).__name__
+        for name, value in vars(owner).items()
+        if not name.startswith("_") and not callable(value)
+    }

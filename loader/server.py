@@ -1,0 +1,84 @@
+"""Worker process: loads the wrapper, serves loader.v1 + health over gRPC, drains on SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from loader.metrics import LoaderMetrics
+from loader.plugin import Plugin
+from loader.probe import start_probe
+from loader.servicer import SERVICE, LoaderServicer
+from loader.settings import LoaderSettings
+
+__all__ = ["run", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
+    plugin = Plugin.load(settings.wrapper, settings.service_id)
+    plugin.init(dict(settings.wrapper_config))
+    log.info("wrapper %s loaded as ability %r", settings.wrapper, plugin.service_id)
+    metrics = LoaderMetrics()
+    executor = ThreadPoolExecutor(settings.licence, thread_name_prefix="wrapper")
+    servicer = LoaderServicer(plugin, settings, metrics, executor)
+    limit = settings.max_message_bytes
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", limit),
+                 ("grpc.max_send_message_length", limit)]
+    )
+    server.add_generic_rpc_handlers((servicer.handler(),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    serving = True
+    probe, metrics_port = await start_probe(
+        metrics.registry, settings.host, settings.metrics_port, lambda: serving
+    )
+    for name in ("", SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("worker %d serving %r on %s:%d (metrics :%d)",
+             os.getpid(), plugin.service_id, settings.host, port, metrics_port)
+    _announce(settings.ready_file, port, metrics_port, plugin.service_id)
+    try:
+        await stop.wait()
+    finally:
+        serving = False
+        for name in ("", SERVICE):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await server.stop(settings.grace_s)
+        await probe.cleanup()
+        executor.shutdown(wait=False, cancel_futures=True)
+        plugin.fini()
+        log.info("worker %d stopped", os.getpid())
+
+
+def _announce(ready_file: Path | None, port: int, metrics_port: int, service_id: str) -> None:
+    """Tell whoever started us which ports we bound (port 0 means the OS picked them)."""
+    if ready_file is None:
+        return
+    info = {"pid": os.getpid(), "port": port, "metrics_port": metrics_port,
+            "service_id": service_id}
+    partial = ready_file.with_suffix(".partial")
+    partial.write_text(json.dumps(info))
+    partial.replace(ready_file)  # atomic: a reader never sees half a file
+
+
+def run(settings: LoaderSettings) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())

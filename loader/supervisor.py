@@ -1,0 +1,155 @@
+"""Supervisor: starts N worker processes per wrapper, restarts crashed ones, stops them all."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loader.cli import PARENT_ENV
+
+__all__ = ["Supervisor", "WorkerFailed", "WorkerSpec"]
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 10.0
+
+
+class WorkerFailed(RuntimeError):
+    """A worker exited before it became ready."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    wrapper: str
+    config: str | None = None
+    host: str = "127.0.0.1"
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass
+class _Worker:
+    spec: WorkerSpec
+    index: int
+    ready_file: Path
+    port: int = 0
+    metrics_port: int = 0
+    service_id: str = ""
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = field(default=0)
+
+    @property
+    def address(self) -> str:
+        return f"{self.spec.host}:{self.port}"
+
+    @property
+    def metrics_address(self) -> str:
+        return f"{self.spec.host}:{self.metrics_port}"
+
+
+class Supervisor:
+    def __init__(self, specs: list[WorkerSpec], workers_each: int, ready_timeout_s: float = 120.0):
+        self._dir = Path(tempfile.mkdtemp(prefix="athena-workers-"))
+        self._workers = [
+            _Worker(spec, i, self._dir / f"worker-{n}-{i}.json")
+            for n, spec in enumerate(specs)
+            for i in range(workers_each)
+        ]
+        self._ready_timeout_s = ready_timeout_s
+        self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def addresses(self) -> list[str]:
+        return [w.address for w in self._workers]
+
+    def describe(self) -> list[dict[str, object]]:
+        """Where each worker serves, for people and tests (written to the ready file)."""
+        return [
+            {"ability": w.service_id, "address": w.address, "metrics_address": w.metrics_address,
+             "pid": w.process.pid if w.process else None}
+            for w in self._workers
+        ]
+
+    async def start(self) -> None:
+        """Start every worker at once and return when all are serving."""
+        await asyncio.gather(*(self._spawn(w) for w in self._workers))
+        self._watch = asyncio.create_task(self._restart_crashed())
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+        running = [w.process for w in self._workers if w.process and w.process.returncode is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)  # workers drain and call wrapperFini
+        if running:
+            _, pending = await asyncio.wait(
+                [asyncio.create_task(p.wait()) for p in running], timeout=grace_s
+            )
+            for process in running:
+                if process.returncode is None:
+                    log.warning("worker pid %d did not stop in %.0f s; killing", process.pid,
+                                grace_s)
+                    process.kill()
+                    await process.wait()
+
+    async def _spawn(self, worker: _Worker) -> None:
+        worker.ready_file.unlink(missing_ok=True)
+        args = [sys.executable, "-m", "loader", worker.spec.wrapper,
+                "--host", worker.spec.host, "--port", str(worker.port),
+                "--metrics-port", str(worker.metrics_port),
+                "--ready-file", str(worker.ready_file), *worker.spec.extra_args]
+        if worker.spec.config:
+            args += ["--config", worker.spec.config]
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
+        worker.process = await asyncio.create_subprocess_exec(*args, env=env)
+        await self._await_ready(worker)
+        info = json.loads(worker.ready_file.read_text())
+        # a restarted worker binds the same ports, so the gateway's address list stays true
+        worker.port, worker.metrics_port = info["port"], info["metrics_port"]
+        worker.service_id = info["service_id"]
+        log.info("worker %s#%d (pid %d) ready on %s", worker.service_id, worker.index,
+                 info["pid"], worker.address)
+
+    async def _await_ready(self, worker: _Worker) -> None:
+        assert worker.process is not None
+        deadline = asyncio.get_running_loop().time() + self._ready_timeout_s
+        while not worker.ready_file.exists():
+            if worker.process.returncode is not None:
+                raise WorkerFailed(
+                    f"worker for {worker.spec.wrapper} exited with code "
+                    f"{worker.process.returncode} before it was ready (its log is above)"
+                )
+            if asyncio.get_running_loop().time() > deadline:
+                worker.process.kill()
+                raise WorkerFailed(
+                    f"worker for {worker.spec.wrapper} was not ready within "
+                    f"{self._ready_timeout_s:.0f} s"
+                )
+            await asyncio.sleep(0.05)
+
+    async def _restart_crashed(self) -> None:
+        while not self._stopping:
+            waits = {asyncio.create_task(w.process.wait()): w for w in self._workers if w.process}
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                worker = waits[task]
+                if self._stopping:
+                    return
+                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**worker.restarts)
+                log.error("worker %s#%d exited with code %s; restarting in %.1f s",
+                          worker.service_id, worker.index, task.result(), backoff)
+                worker.restarts += 1
+                await asyncio.sleep(backoff)
+                try:
+                    await self._spawn(worker)
+                except WorkerFailed as e:
+                    log.error("%s", e)
