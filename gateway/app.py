@@ -15,6 +15,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.routes import METRICS, SETTINGS, UPSTREAMS, add_routes, error_middleware
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
+from loader.probe import bound_port
 
 __all__ = ["make_app", "run_gateway", "write_ready_file"]
 
@@ -50,8 +51,7 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
-    assert site._server is not None  # aiohttp keeps the asyncio server here
-    http_port = site._server.sockets[0].getsockname()[1]
+    http_port = bound_port(site)
     edge, grpc_port, health = await start_edge(upstreams, settings, metrics)
     for ability in upstreams.abilities():
         log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,

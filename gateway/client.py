@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from gateway.translate import DATA_KEYS, infer_type
@@ -18,9 +18,9 @@ __all__ = ["Input", "call", "parse_input"]
 
 
 # (name, kind, data, attributes) per output
-_Output = tuple[str, str, bytes, dict[str, str]]
+_Output: TypeAlias = tuple[str, str, bytes, dict[str, str]]
 # (sid, outputs) on success, or the error line to print
-_Result = "tuple[str, list[_Output]] | str"
+_Result: TypeAlias = "tuple[str, list[_Output]] | str"
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,8 @@ def _call_grpc(target: str, ability: str | None, inputs: Sequence[Input],
 
     request = loader_pb2.CallRequest(
         params=params,
-        inputs=[loader_pb2.Data(key=i.name, type=DATA_KEYS[i.kind], status=3, desc=i.attrs,
-                                data=i.data) for i in inputs],
+        inputs=[loader_pb2.Data(key=i.name, type=DATA_KEYS[i.kind], status=3,  # type: ignore[arg-type]
+                                desc=i.attrs, data=i.data) for i in inputs],
         accepts=[_grpc_accept(loader_pb2, name, attrs) for name, attrs in accepts.items()],
     )
     metadata = [("athena-ability", ability)] if ability else None

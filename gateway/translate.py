@@ -120,7 +120,9 @@ def _input(name: str, item: Any) -> loader_pb2.Data:
         for key, value in item.items()
         if key not in (kind, "status") and not isinstance(value, (Mapping, list))
     }
-    return loader_pb2.Data(key=name, type=DATA_KEYS[kind], status=status, desc=desc, data=data)
+    return loader_pb2.Data(
+        key=name, type=DATA_KEYS[kind], status=status, desc=desc, data=data  # type: ignore[arg-type]
+    )
 
 
 def to_json(
