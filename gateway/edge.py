@@ -6,11 +6,10 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotFound
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
-from loader.codes import Code
 from loader.status import to_rpc_status
 from loader.v1 import loader_pb2
 
@@ -18,6 +17,13 @@ __all__ = ["ABILITY_METADATA", "start_edge"]
 
 # which ability a gRPC call is for; optional when the gateway serves exactly one
 ABILITY_METADATA = "athena-ability"
+
+# the gateway's own failures, as gRPC clients should see them
+_GRPC_STATUS = {
+    404: grpc.StatusCode.NOT_FOUND,
+    502: grpc.StatusCode.UNAVAILABLE,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
 
 
 class _Edge:
@@ -51,10 +57,7 @@ class _Edge:
         elif len(abilities) == 1:
             return abilities[0]
         names = ", ".join(sorted(a.service_id for a in abilities)) or "none yet"
-        raise GatewayError(
-            f"name the ability in the {ABILITY_METADATA!r} metadata; served: {names}",
-            Code.ROUTE_NOT_FOUND,
-        )
+        raise NotFound(f"name the ability in the {ABILITY_METADATA!r} metadata; served: {names}")
 
     async def call(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started = perf_counter()
@@ -68,11 +71,10 @@ class _Edge:
             code = error.code().name
             # pass the worker's status on untouched, AIGES code details included
             await context.abort(error.code(), error.details() or "",
-                                error.trailing_metadata() or ())
+                                tuple(error.trailing_metadata() or ()))
             raise
         except GatewayError as error:
-            status = (grpc.StatusCode.NOT_FOUND if error.http_status == 404
-                      else grpc.StatusCode.UNAVAILABLE)
+            status = _GRPC_STATUS.get(error.http_status, grpc.StatusCode.INTERNAL)
             code = status.name
             await context.abort_with_status(to_rpc_status(status, error.code, error.message))
             raise

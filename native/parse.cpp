@@ -52,10 +52,13 @@ py::str read_string(WireReader& msg, const char* field) {
 
 // One map<string, string> entry, proto3 rules: an absent key or value is "", the last
 // occurrence of either wins, and a later entry with the same key replaces an earlier one.
+// An entry holding any unknown field is validated but not inserted: upb moves such an entry
+// to the parent's unknown fields, so protobuf-python's map never shows it.
 // `depth` here and below is the nesting budget left for the message being read.
 void read_map_entry(WireReader& parent, int depth, py::dict& map, const char* field) {
   WireReader entry = parent.sub(parent.read_length_delimited());
   py::str key(""), value("");
+  bool has_unknown = false;
   while (!entry.at_end()) {
     const Tag tag = entry.read_tag();
     if (is(tag, 1, kLengthDelimited)) {
@@ -64,9 +67,10 @@ void read_map_entry(WireReader& parent, int depth, py::dict& map, const char* fi
       value = read_string(entry, field);
     } else {
       entry.skip(tag, depth);
+      has_unknown = true;
     }
   }
-  map[key] = value;
+  if (!has_unknown) map[key] = value;
 }
 
 py::object data_object(const Source& source, Span span, std::int32_t type) {

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
-from aiges_embed import DataListCls, DataListNode
+from aiges_embed import DataListCls, parse_call
+
+from loader.v1 import loader_pb2 as pb
 
 __all__ = ["DATA_ONCE", "load_ability", "make_request"]
 
@@ -30,18 +32,24 @@ def load_ability(ability: str, filename: str = "wrapper.py") -> ModuleType:
 
 
 def make_request(*inputs: tuple[str, bytes, int, Mapping[str, str]]) -> DataListCls:
-    """A once-call request: one node per (key, data, data type, desc)."""
-    nodes = []
-    for key, data, data_type, desc in inputs:
-        node = DataListNode()
-        node.key = key
-        node.data = data
-        node.len = len(data)
-        node.type = data_type
-        node.status = DATA_ONCE
-        node.desc = dict(desc)
-        nodes.append(node)
-    request = DataListCls()
-    # assigned whole: a list read from the native class is a copy, appending to it is lost
-    request.list = nodes
+    """A once-call request, one input per (key, data, data type, desc), built like the loader.
+
+    The inputs are encoded as a loader.v1.CallRequest and decoded by aiges_embed.parse_call, so
+    non-text inputs reach the wrapper as read-only Payload views into the message, as in
+    production, and text inputs as bytes.
+    """
+    call = pb.CallRequest(
+        sid="test",
+        inputs=[
+            pb.Data(
+                key=key,
+                type=pb.DataType.ValueType(data_type),
+                status=pb.DataStatus.ValueType(DATA_ONCE),
+                desc=desc,
+                data=data,
+            )
+            for key, data, data_type, desc in inputs
+        ],
+    )
+    request: DataListCls = parse_call(call.SerializeToString()).data
     return request

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from aiges_embed import Payload, serialize_response
+
+from loader.v1 import loader_pb2 as pb
 
 from .abilities import DATA_ONCE, load_ability, make_request
 
@@ -19,7 +23,7 @@ def echo_module() -> ModuleType:
 
 
 @pytest.fixture
-def echo(echo_module: ModuleType) -> Any:
+def echo(echo_module: ModuleType) -> Iterator[Any]:
     wrapper = echo_module.Wrapper()
     assert wrapper.wrapperInit({}) == 0
     yield wrapper
@@ -50,6 +54,33 @@ def test_each_input_comes_back_with_its_key_type_desc_and_bytes(echo: Any) -> No
         ("text", DATA_TEXT, DATA_ONCE, {"encoding": "utf8"}, "héllo".encode(), 6),
         ("audio", DATA_AUDIO, DATA_ONCE, {"encoding": "raw", "sample_rate": "16000"}, audio, 3200),
         ("picture", DATA_IMAGE, DATA_ONCE, {"encoding": "png"}, b"\x89PNG\r\n\x1a\n", 8),
+    ]
+
+
+def test_binary_input_is_returned_without_a_copy(echo: Any) -> None:
+    request = make_request(("audio", bytes(range(256)) * 64, DATA_AUDIO, {}))
+    received = request.get("audio").data
+    assert isinstance(received, Payload)  # what the loader hands over, not bytes
+
+    [output] = echo.wrapperOnceExec({}, request, "", 0).list
+
+    sent = np.frombuffer(output.data, dtype=np.uint8)
+    assert np.shares_memory(sent, np.frombuffer(received, dtype=np.uint8))
+
+
+def test_outputs_encode_on_the_wire_as_the_inputs_were_sent(echo: Any) -> None:
+    request = make_request(
+        ("text", b"hello", DATA_TEXT, {"encoding": "utf8"}),
+        ("picture", b"\xff\xd8\xff", DATA_IMAGE, {"encoding": "jpg"}),
+    )
+
+    response = echo.wrapperOnceExec({}, request, "", 0)
+
+    wire = pb.CallResponse.FromString(serialize_response("s1", response.list))
+    outputs = [(o.key, o.type, o.status, dict(o.desc), o.data) for o in wire.outputs]
+    assert outputs == [
+        ("text", DATA_TEXT, DATA_ONCE, {"encoding": "utf8"}, b"hello"),
+        ("picture", DATA_IMAGE, DATA_ONCE, {"encoding": "jpg"}, b"\xff\xd8\xff"),
     ]
 
 

@@ -63,8 +63,8 @@ class _Account(NamedTuple):
     access_secret: str
 
 
-ACCOUNT = web.AppKey("account", _Account)
-CATALOGUE = web.AppKey("catalogue", Mapping[str, Mapping[str, Any]])
+_ACCOUNT = web.AppKey("account", _Account)
+_CATALOGUE = web.AppKey("catalogue", Mapping[str, Mapping[str, Any]])
 
 
 def make_app(
@@ -74,8 +74,8 @@ def make_app(
 ) -> web.Application:
     """The API as an aiohttp application: one account, one catalogue."""
     app = web.Application(client_max_size=_MAX_SAMPLE_BYTES + 64 * 1024)
-    app[ACCOUNT] = _Account(access_key, access_secret)
-    app[CATALOGUE] = catalogue
+    app[_ACCOUNT] = _Account(access_key, access_secret)
+    app[_CATALOGUE] = catalogue
     app.router.add_post(_PATH, _identify)
     return app
 
@@ -93,8 +93,11 @@ def _expected_signature(secret: str, form: Mapping[str, Any], method: str, path:
 
 
 def _authenticate(request: web.Request, form: Mapping[str, Any]) -> web.Response | None:
-    """The real API's checks, in its order; None when the request may proceed."""
-    account = request.app[ACCOUNT]
+    """The real API's credential checks; None when the request may proceed.
+
+    An expired timestamp is refused like a bad signature: the signature covers it.
+    """
+    account = request.app[_ACCOUNT]
     if form.get("access_key") != account.access_key:
         return _status(3001, "Missing/Invalid Access Key")
     if any(not isinstance(form.get(name), str) for name in _REQUIRED):
@@ -127,7 +130,7 @@ async def _identify(request: web.Request) -> web.Response:
         return _status(3006, "Invalid arguments: sample_bytes does not match sample")
     if not data:
         return _status(2004, "Can't generate fingerprint")
-    track = request.app[CATALOGUE].get(hashlib.sha256(data).hexdigest())
+    track = request.app[_CATALOGUE].get(hashlib.sha256(data).hexdigest())
     if track is None:
         return _status(1001, "No result")
     metadata = {"music": [{**track, "score": 100}], "timestamp_utc": _utc_now()}

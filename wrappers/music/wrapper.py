@@ -224,7 +224,7 @@ def _identify(settings: _Settings, sample: memoryview) -> dict[str, Any]:
     # request's buffer to the socket without a copy (a joined body would copy it once)
     request = urllib.request.Request(
         settings.endpoint,
-        data=chunks,  # type: ignore[arg-type]
+        data=chunks,
         headers={"Content-Type": content_type, "Content-Length": str(length)},
         method="POST",
     )

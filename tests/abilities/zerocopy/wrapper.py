@@ -16,7 +16,7 @@ class Wrapper:
     def wrapperOnceExec(self, params, reqData, usrTag="", persId=0):
         node = reqData.list[0]
         array = np.frombuffer(node.data, dtype=np.uint8)  # view into the request, no copy
-        owner = node.data.obj
+        owner = node.data.owner  # the bytes object grpcio handed the servicer
         owner_view = np.frombuffer(owner, dtype=np.uint8)
         start = owner_view.ctypes.data
         end = array.ctypes.data + array.nbytes
