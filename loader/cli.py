@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--route", help="HTTP route (default /<version>/private/<serviceId>)")
     parser.add_argument("--max-message-mb", type=int, dest="max_message_mb",
                         help="largest gRPC message in MiB (default 128)")
+    parser.add_argument("--stuck-after-s", type=float, dest="stuck_after_s",
+                        help="exit (to be restarted) when a wrapper call runs this long "
+                             "(default 300)")
     parser.add_argument("--ready-file", dest="ready_file",
                         help="once serving, write {pid, port, metrics_port, service_id} here")
 

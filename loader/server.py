@@ -18,9 +18,11 @@ from loader.probe import start_probe
 from loader.servicer import SERVICE, LoaderServicer
 from loader.settings import LoaderSettings
 
-__all__ = ["run", "serve"]
+__all__ = ["EXIT_STUCK", "WrapperStuck", "run", "serve"]
 
 log = logging.getLogger(__name__)
+
+EXIT_STUCK = 70  # EX_SOFTWARE
 
 
 async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
@@ -49,17 +51,37 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
     log.info("worker %d serving %r on %s:%d (metrics :%d)",
              os.getpid(), plugin.service_id, settings.host, port, metrics_port)
     _announce(settings.ready_file, port, metrics_port, plugin.service_id)
+    watchdog = asyncio.create_task(_exit_when_stuck(servicer, settings.stuck_after_s))
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait([stopping, watchdog], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopping.cancel()
+        hung = watchdog.done() and not watchdog.cancelled()
+        watchdog.cancel()
         serving = False
         for name in ("", SERVICE):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(settings.grace_s)
         await probe.cleanup()
         executor.shutdown(wait=False, cancel_futures=True)
-        plugin.fini()
+        if not hung:  # a hung wrapper would hang wrapperFini too
+            plugin.fini()
         log.info("worker %d stopped", os.getpid())
+    if hung:
+        watchdog.result()  # raises WrapperStuck
+
+
+class WrapperStuck(RuntimeError):
+    """A wrapper call never returned: its thread cannot be killed, only the process."""
+
+
+async def _exit_when_stuck(servicer: LoaderServicer, stuck_after_s: float) -> None:
+    while servicer.longest_running_s() <= stuck_after_s:
+        await asyncio.sleep(min(1.0, stuck_after_s / 4))
+    log.error("a wrapper call has run for over %.0f s: the wrapper is hung; exiting so the "
+              "worker is restarted", stuck_after_s)
+    raise WrapperStuck(f"wrapper call hung for over {stuck_after_s:.0f} s")
 
 
 def _announce(ready_file: Path | None, port: int, metrics_port: int, service_id: str) -> None:
@@ -81,4 +103,9 @@ def run(settings: LoaderSettings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except WrapperStuck:
+        # threads running the hung wrapper would keep a normal exit waiting forever
+        logging.shutdown()
+        os._exit(EXIT_STUCK)

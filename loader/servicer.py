@@ -38,7 +38,12 @@ class LoaderServicer:
         self._metrics = metrics
         self._executor = executor
         self._licence = Licence(settings.licence)
+        self._started: dict[asyncio.Future[Any], float] = {}  # wrapper calls running now
         metrics.licence.set(settings.licence)
+
+    def longest_running_s(self) -> float:
+        """How long the oldest wrapper call still running has been at it (0 when idle)."""
+        return perf_counter() - min(self._started.values()) if self._started else 0.0
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -143,9 +148,11 @@ class LoaderServicer:
         def finished(_: asyncio.Future[Any]) -> None:
             # the instance is busy until the wrapper really returns, even after a timeout
             self._licence.give_back()
+            self._started.pop(future, None)
             in_flight.dec()
             self._metrics.wrapper_duration.labels("once").observe(perf_counter() - started)
 
+        self._started[future] = started
         future.add_done_callback(finished)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)

@@ -33,6 +33,8 @@ class LoaderSettings:
     route: str | None = None
     text_as_bytes: bool = True
     grace_s: float = 5.0
+    # a wrapper call running this long is hung: the worker exits so it can be restarted
+    stuck_after_s: float = 300.0
     ready_file: Path | None = None
 
     @classmethod
@@ -56,5 +58,7 @@ class LoaderSettings:
             route=layers.get("route", "loader.route", None, str),
             text_as_bytes=layers.get("text_as_bytes", "loader.text_as_bytes", True, boolean),
             grace_s=layers.get("grace_s", "loader.grace_s", cls.grace_s, float),
+            stuck_after_s=layers.get("stuck_after_s", "loader.stuck_after_s", cls.stuck_after_s,
+                                     float),
             ready_file=Path(cli["ready_file"]) if cli.get("ready_file") else None,
         )

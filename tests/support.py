@@ -55,13 +55,15 @@ def wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path,
 
 
 @contextmanager
-def serve(tmp: Path, wrappers: Sequence[str | Path], *args: str) -> Iterator[Stack]:
+def serve(tmp: Path, wrappers: Sequence[str | Path], *args: str,
+          env: dict[str, str] | None = None) -> Iterator[Stack]:
     ready = tmp / "ready.json"
     log = tmp / "serve.log"
     command = [ATHENA, "serve", *map(str, wrappers), "--port", "0", "--grpc-port", "0",
                "--ready-file", str(ready), *args]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   env={**os.environ, **(env or {})})
     try:
         info = wait_for_file(ready, process, log)
         yield Stack(process, info["http_port"], info["grpc_port"], info["workers"], log)

@@ -227,3 +227,14 @@ def test_deadline_exceeded_is_504_with_10102(tmp_path: Path) -> None:
         while faulty(small, "ok").status_code != 200:  # the one instance is busy until 3 s pass
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+def test_hung_wrapper_worker_is_replaced_and_serving_resumes(tmp_path: Path) -> None:
+    env = {"ATHENA_LOADER_STUCK_AFTER_S": "1.5"}
+    with serve(tmp_path, [FAULTY], "--workers", "1", "--timeout-s", "1", env=env) as small:
+        assert_error(faulty(small, "sleep", seconds="3600"), 504, 10102)
+        deadline = time.monotonic() + 30
+        while faulty(small, "ok").status_code != 200:
+            assert time.monotonic() < deadline, small.log_text()
+            time.sleep(0.2)
+        assert "the wrapper is hung" in small.log_text()
