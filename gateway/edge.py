@@ -10,6 +10,7 @@ from gateway.errors import GatewayError, NotFound
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
+from loader.settings import message_options
 from loader.status import to_rpc_status
 from loader.v1 import loader_pb2
 
@@ -99,9 +100,7 @@ class _Edge:
 async def start_edge(
     upstreams: Upstreams, settings: GatewaySettings, metrics: GatewayMetrics
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    limit = settings.max_message_bytes
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                      ("grpc.max_send_message_length", limit)])
+    server = grpc.aio.server(options=message_options(settings.max_message_bytes))
     server.add_generic_rpc_handlers((_Edge(upstreams, settings, metrics).handler(),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

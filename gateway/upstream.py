@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.errors import NoWorker, WorkerLost
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from loader.settings import message_options
 from loader.v1 import loader_pb2
 
 __all__ = ["CALL_METHOD", "DESCRIBE_METHOD", "Endpoint", "Upstreams"]
@@ -76,9 +77,7 @@ class Upstreams:
     def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        limit = settings.max_message_bytes
-        options = [("grpc.max_receive_message_length", limit),
-                   ("grpc.max_send_message_length", limit)]
+        options = message_options(settings.max_message_bytes)
         self.endpoints = [
             Endpoint(address, grpc.aio.insecure_channel(address, options=options))
             for address in settings.workers

@@ -16,13 +16,24 @@ from loader.metrics import LoaderMetrics
 from loader.plugin import Plugin
 from loader.probe import start_probe
 from loader.servicer import SERVICE, LoaderServicer
-from loader.settings import LoaderSettings
+from loader.settings import LoaderSettings, message_options
 
-__all__ = ["EXIT_STUCK", "WrapperStuck", "run", "serve"]
+__all__ = ["EXIT_STUCK", "WrapperStuck", "build_server", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
 EXIT_STUCK = 70  # EX_SOFTWARE
+
+
+def build_server(
+    settings: LoaderSettings, servicer: LoaderServicer
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    server = grpc.aio.server(options=message_options(settings.max_message_bytes))
+    server.add_generic_rpc_handlers((servicer.handler(),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    return server, health_servicer, port
 
 
 async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
@@ -32,15 +43,7 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
     metrics = LoaderMetrics()
     executor = ThreadPoolExecutor(settings.licence, thread_name_prefix="wrapper")
     servicer = LoaderServicer(plugin, settings, metrics, executor)
-    limit = settings.max_message_bytes
-    server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", limit),
-                 ("grpc.max_send_message_length", limit)]
-    )
-    server.add_generic_rpc_handlers((servicer.handler(),))
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    server, health_servicer, port = build_server(settings, servicer)
     await server.start()
     serving = True
     probe, metrics_port = await start_probe(

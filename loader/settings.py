@@ -8,9 +8,15 @@ from typing import Any
 
 from loader.config import Layers, boolean, flatten, port, positive_int, read_toml
 
-__all__ = ["LoaderSettings", "default_config_for"]
+__all__ = ["LoaderSettings", "default_config_for", "message_options"]
 
 MIB = 1024 * 1024
+
+
+def message_options(limit: int) -> list[tuple[str, int]]:
+    """gRPC channel/server options for the message size limit (gRPC's 4 MiB default would
+    refuse ordinary images and audio)."""
+    return [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
 
 
 def default_config_for(wrapper: str) -> Path | None:

@@ -11,8 +11,9 @@ import pytest
 
 from loader.metrics import LoaderMetrics
 from loader.plugin import Plugin
+from loader.server import build_server
 from loader.servicer import LoaderServicer
-from loader.settings import LoaderSettings
+from loader.settings import LoaderSettings, message_options
 from loader.v1 import loader_pb2
 
 
@@ -42,12 +43,11 @@ async def running_worker(wrapper: str, **overrides: Any) -> AsyncIterator[Worker
     metrics = LoaderMetrics()
     executor = ThreadPoolExecutor(settings.licence)
     servicer = LoaderServicer(plugin, settings, metrics, executor)
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((servicer.handler(),))
-    port = server.add_insecure_port("127.0.0.1:0")
+    server, _, port = build_server(settings, servicer)
     await server.start()
+    options = message_options(settings.max_message_bytes)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
             yield Worker(channel, servicer, metrics)
     finally:
         await server.stop(None)

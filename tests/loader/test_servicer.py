@@ -12,7 +12,7 @@ from loader.plugin import Plugin
 from loader.status import aiges_code_from
 from loader.v1 import loader_pb2
 from tests.loader.conftest import text_request
-from tests.support import ABILITIES
+from tests.support import ABILITIES, ROOT
 
 FAULTY = str(ABILITIES / "faulty" / "wrapper.py")
 VARIANTS = ABILITIES / "variants"
@@ -38,6 +38,15 @@ async def test_wrapper_sees_a_view_into_the_bytes_grpcio_delivered(worker) -> No
     assert report["offset"] == request.SerializeToString().index(payload)
     assert report["writeable"] is False
     assert report["sum"] == sum(payload)
+
+
+async def test_a_64_mib_payload_goes_through_and_back(worker) -> None:
+    payload = bytes(range(256)) * (256 * 1024)  # 64 MiB
+    request = loader_pb2.CallRequest(
+        inputs=[loader_pb2.Data(key="blob", type=1, status=3, data=payload)])
+    async with worker(str(ROOT / "wrappers" / "echo" / "wrapper.py")) as w:
+        reply = await w.call(request)
+    assert reply.outputs[0].data == payload
 
 
 @pytest.mark.parametrize(
