@@ -2,9 +2,14 @@
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, SupportsIndex, overload
+from typing import Any, Final, SupportsIndex, TypeAlias, overload
 
+from numpy.typing import NDArray
 from typing_extensions import Buffer
+
+# What an output's data may be. ndarray is named because numpy declares its buffer support
+# to type checkers only from Python 3.12 on.
+_OutputData: TypeAlias = Buffer | NDArray[Any] | str | None
 
 DataText: Final = 0
 DataAudio: Final = 1
@@ -114,7 +119,7 @@ class ResponseData:
     def desc(self) -> dict[str, str]: ...
     @desc.setter
     def desc(self, value: Mapping[str, str] | None) -> None: ...
-    def setData(self, data: Buffer | str | None) -> None:
+    def setData(self, data: _OutputData) -> None:
         """Set data and len (its byte length; the UTF-8 length for str)."""
     def setDataType(self, type: int) -> None: ...
 

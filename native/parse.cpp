@@ -136,8 +136,9 @@ ParsedCall parse_call(py::handle raw, bool copy_text) {
   auto message = std::make_shared<HeldBuffer>();
   if (!message->acquire(raw, PyBUF_SIMPLE)) {
     PyErr_Clear();
-    throw py::type_error(std::string("parse_call: raw must be a contiguous bytes-like object, not ") +
-                         Py_TYPE(raw.ptr())->tp_name);
+    throw py::type_error(
+        std::string("parse_call: raw must be a contiguous bytes-like object, not ") +
+        Py_TYPE(raw.ptr())->tp_name);
   }
   const Source source{message, copy_text};
   const std::string_view bytes = message->bytes();

@@ -8,6 +8,10 @@
 namespace aiges {
 namespace {
 
+// Copy: bytes owns its memory. Only the bytes-returning API (bytes(), tobytes(), hash, and the
+// methods borrowed from bytes) pays for it.
+py::bytes copy_of(const Payload& self) { return py::bytes(self.bytes.data(), self.bytes.size()); }
+
 py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
 
 // The bytes of `other` if it is bytes-like; otherwise false with no Python error left set.
@@ -43,18 +47,26 @@ py::bytes slice_of(const Payload& self, const py::slice& slice) {
   if (!slice.compute(static_cast<py::ssize_t>(self.bytes.size()), &start, &stop, &step, &length)) {
     throw py::error_already_set();
   }
-  // Copy: a slice of bytes is bytes, which owns its memory.
-  std::string out;
-  out.reserve(static_cast<std::size_t>(length));
+  // Copy: a slice of bytes is bytes, which owns its memory; written straight into it.
+  PyObject* raw = PyBytes_FromStringAndSize(nullptr, length);
+  if (raw == nullptr) throw py::error_already_set();
+  char* out = PyBytes_AS_STRING(raw);
   for (py::ssize_t i = 0, at = start; i < length; ++i, at += step) {
-    out.push_back(self.bytes[static_cast<std::size_t>(at)]);
+    out[i] = self.bytes[static_cast<std::size_t>(at)];
   }
-  return py::bytes(out);
+  return py::reinterpret_steal<py::bytes>(raw);
+}
+
+// An integer index as bytes methods take it: huge values clamp instead of overflowing.
+Py_ssize_t clamped_index(py::handle value) {
+  const Py_ssize_t index = PyNumber_AsSsize_t(value.ptr(), nullptr);
+  if (index == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return index;
 }
 
 bool contains(const Payload& self, py::handle item) {
   if (PyIndex_Check(item.ptr())) {
-    const auto value = item.cast<py::ssize_t>();
+    const Py_ssize_t value = clamped_index(item);
     if (value < 0 || value > 255) throw py::value_error("byte must be in range(0, 256)");
     return self.bytes.find(static_cast<char>(value)) != std::string_view::npos;
   }
@@ -84,8 +96,8 @@ bool tail_match(std::string_view bytes, py::handle affix, Py_ssize_t start, Py_s
 // bytes.startswith/endswith: affix is bytes-like or a tuple of them.
 bool has_affix(const Payload& self, py::handle affix, py::object start, py::object end,
                bool at_start) {
-  const Py_ssize_t lo = start.is_none() ? 0 : start.cast<Py_ssize_t>();
-  const Py_ssize_t hi = end.is_none() ? PY_SSIZE_T_MAX : end.cast<Py_ssize_t>();
+  const Py_ssize_t lo = start.is_none() ? 0 : clamped_index(start);
+  const Py_ssize_t hi = end.is_none() ? PY_SSIZE_T_MAX : clamped_index(end);
   if (!PyTuple_Check(affix.ptr())) return tail_match(self.bytes, affix, lo, hi, at_start);
   for (py::handle each : py::reinterpret_borrow<py::tuple>(affix)) {
     if (tail_match(self.bytes, each, lo, hi, at_start)) return true;
@@ -99,8 +111,7 @@ py::object bytes_attribute(const Payload& self, const std::string& name) {
   if (name.rfind("__", 0) == 0) {
     throw py::attribute_error("'Payload' object has no attribute '" + name + "'");
   }
-  // Copy: any other bytes method runs on a bytes copy of the payload.
-  return py::getattr(py::bytes(self.bytes.data(), self.bytes.size()), name.c_str());
+  return py::getattr(copy_of(self), name.c_str());
 }
 
 const char* const kPayloadDoc =
@@ -119,14 +130,14 @@ void bind_payload(py::module_& m) {
                                /*readonly=*/true);
       })
       .def_property_readonly(
-          "owner", [](const Payload& self) { return py::reinterpret_borrow<py::object>(
-                                                  self.message->owner()); },
+          "owner",
+          [](const Payload& self) {
+            return py::reinterpret_borrow<py::object>(self.message->owner());
+          },
           "The object the request was parsed from.")
       .def("__len__", [](const Payload& self) { return self.bytes.size(); })
-      // Copy: bytes owns its memory.
-      .def("__bytes__", [](const Payload& self) { return py::bytes(self.bytes.data(), self.bytes.size()); })
-      .def("tobytes", [](const Payload& self) { return py::bytes(self.bytes.data(), self.bytes.size()); },
-           "A bytes copy of the payload.")
+      .def("__bytes__", &copy_of)
+      .def("tobytes", &copy_of, "A bytes copy of the payload.")
       .def(
           "decode",
           [](const Payload& self, const char* encoding, const char* errors) {
@@ -143,10 +154,8 @@ void bind_payload(py::module_& m) {
              py::object same = equals(self, other);
              return same.is(not_implemented()) ? same : py::bool_(!same.cast<bool>());
            })
-      // Copy: hash must equal hash(bytes(self)), and only bytes knows how it hashes.
-      .def("__hash__", [](const Payload& self) {
-        return py::hash(py::bytes(self.bytes.data(), self.bytes.size()));
-      })
+      // hash must equal hash(bytes(self)), and only bytes knows how it hashes.
+      .def("__hash__", [](const Payload& self) { return py::hash(copy_of(self)); })
       .def("__getitem__", &byte_at)
       .def("__getitem__", &slice_of)
       .def(

@@ -28,7 +28,7 @@ struct PlannedOutput {
   std::string_view key;
   std::int32_t type = 0;
   std::int32_t status = 0;
-  std::vector<Entry> desc;  // sorted by key bytes, as deterministic serialization does
+  std::vector<Entry> desc;  // in upb's deterministic order, see upb_key_order
   std::string_view data;
   std::size_t size = 0;  // of the encoded Data message
 };
@@ -68,6 +68,15 @@ std::int32_t int32_of(py::handle value, const std::string& what) {
   return static_cast<std::int32_t>(wide);
 }
 
+// upb's deterministic map order: bytewise, except that when one key is a prefix of the other
+// the longer comes first ("ab" before "a"), unlike a plain lexicographic sort.
+bool upb_key_order(const Entry& a, const Entry& b) {
+  const std::string_view x = a.first, y = b.first;
+  const std::size_t common = std::min(x.size(), y.size());
+  const int order = x.substr(0, common).compare(y.substr(0, common));
+  return order != 0 ? order < 0 : x.size() > y.size();
+}
+
 std::vector<Entry> desc_of(py::handle desc, Pins& pins, const std::string& what) {
   std::vector<Entry> entries;
   if (desc.is_none()) return entries;
@@ -76,7 +85,7 @@ std::vector<Entry> desc_of(py::handle desc, Pins& pins, const std::string& what)
     const std::string_view key = str_of(pair[0], pins, what + " desc key");
     entries.emplace_back(key, str_of(pair[1], pins, what + " desc[" + std::string(key) + "]"));
   }
-  std::sort(entries.begin(), entries.end());
+  std::sort(entries.begin(), entries.end(), upb_key_order);
   return entries;
 }
 
@@ -118,7 +127,8 @@ PlannedOutput plan_output(py::handle output, std::size_t index, std::optional<st
   out.key = key.is_none() ? std::string_view() : str_of(key, pins, where + " key");
   const std::string what = where + " (key " + py::repr(key).cast<std::string>() + ")";
   out.type = int32_of(py::getattr(output, "type", py::none()), what + " type");
-  out.status = status ? *status : int32_of(py::getattr(output, "status", py::none()), what + " status");
+  out.status =
+      status ? *status : int32_of(py::getattr(output, "status", py::none()), what + " status");
   out.desc = desc_of(py::getattr(output, "desc", py::none()), pins, what);
   out.data = data_of(py::getattr(output, "data", py::none()), pins, what);
   out.size = data_message_size(out);

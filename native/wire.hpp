@@ -3,7 +3,8 @@
 // parse_call must accept and reject exactly what loader_pb2.CallRequest.FromString does, so
 // each limit below is upb's, checked against protobuf itself by tests/native:
 //   - a varint is at most 10 bytes; bits beyond 64 in the 10th byte are dropped;
-//   - a tag is at most 5 bytes and at most UINT32_MAX; field number 0 is invalid;
+//   - a tag is at most 5 bytes and at most UINT32_MAX;
+//   - field number 0 is invalid in a message, but skipped like any other inside a group;
 //   - a length is at most 5 bytes, below INT32_MAX and inside the enclosing message;
 //   - wire types 6 and 7 are invalid; an end-group tag must close the open group;
 //   - submessages, map entries and groups together nest at most 100 deep.
@@ -62,13 +63,10 @@ class WireReader {
     throw DecodeFailure(what, offset);
   }
 
+  // The tag of a message's next field.
   Tag read_tag() {
-    const std::size_t at = tag_at_ = pos_;
-    const std::uint64_t raw = read_varint_bytes(5, "tag");
-    if (raw > UINT32_MAX) fail("tag larger than 32 bits", at);
-    const Tag tag{static_cast<std::uint32_t>(raw >> 3), static_cast<std::uint32_t>(raw & 7)};
-    if (tag.field == 0) fail("field number 0", at);
-    if (tag.wire > kFixed32) fail("invalid wire type " + std::to_string(tag.wire), at);
+    const Tag tag = read_any_tag();
+    if (tag.field == 0) fail("field number 0", tag_at_);
     return tag;
   }
 
@@ -101,9 +99,20 @@ class WireReader {
 
   // A reader for a submessage. CallRequest's own messages nest only three deep, so only
   // groups (in skip) can reach the depth limit.
-  WireReader sub(Span span) const { return WireReader(base_, span.offset, span.offset + span.size); }
+  WireReader sub(Span span) const {
+    return WireReader(base_, span.offset, span.offset + span.size);
+  }
 
  private:
+  Tag read_any_tag() {
+    const std::size_t at = tag_at_ = pos_;
+    const std::uint64_t raw = read_varint_bytes(5, "tag");
+    if (raw > UINT32_MAX) fail("tag larger than 32 bits", at);
+    const Tag tag{static_cast<std::uint32_t>(raw >> 3), static_cast<std::uint32_t>(raw & 7)};
+    if (tag.wire > kFixed32) fail("invalid wire type " + std::to_string(tag.wire), at);
+    return tag;
+  }
+
   std::uint64_t read_varint_bytes(int max_bytes, const char* what) {
     const std::size_t at = pos_;
     std::uint64_t value = 0;
@@ -128,7 +137,7 @@ class WireReader {
     for (;;) {
       if (at_end()) fail("unterminated group " + std::to_string(field), start);
       const std::size_t at = pos_;
-      const Tag tag = read_tag();
+      const Tag tag = read_any_tag();
       if (tag.wire == kEndGroup) {
         if (tag.field != field) {
           fail("end-group " + std::to_string(tag.field) + " closes group " + std::to_string(field),

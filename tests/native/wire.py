@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiges_embed
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
-import aiges_embed
 from loader.v1 import loader_pb2
 
 VARINT, FIXED64, LENGTH_DELIMITED, START_GROUP, END_GROUP, FIXED32 = range(6)
