@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["GatewayMetrics"]
+from loader.metrics import LATENCY_BUCKETS
 
-_LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-)
+__all__ = ["GatewayMetrics"]
 
 
 class GatewayMetrics:
@@ -20,7 +18,7 @@ class GatewayMetrics:
         )
         self.http_duration = Histogram(
             "athena_gateway_http_request_duration_seconds", "Time to answer an HTTP request",
-            ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.http_in_flight = Gauge(
             "athena_gateway_http_requests_in_flight", "HTTP requests being answered now",
@@ -32,7 +30,7 @@ class GatewayMetrics:
         )
         self.grpc_duration = Histogram(
             "athena_gateway_grpc_duration_seconds", "Time to answer a public gRPC request",
-            ["method"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["method"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.upstream_requests = Counter(
             "athena_gateway_upstream_requests", "Calls to workers by ability, worker and status",
@@ -40,7 +38,7 @@ class GatewayMetrics:
         )
         self.upstream_duration = Histogram(
             "athena_gateway_upstream_duration_seconds", "Time a worker took to answer",
-            ["ability", "endpoint"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["ability", "endpoint"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.endpoints = Gauge(
             "athena_gateway_endpoints", "Workers known per ability, by health",

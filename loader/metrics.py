@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["LoaderMetrics"]
+__all__ = ["LATENCY_BUCKETS", "LoaderMetrics"]
 
-_LATENCY_BUCKETS = (
+# from sub-millisecond echo calls to model calls of tens of seconds; shared by every hop so
+# latencies compare bucket for bucket
+LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 )
 
@@ -20,7 +22,7 @@ class LoaderMetrics:
         )
         self.grpc_duration = Histogram(
             "athena_loader_grpc_duration_seconds", "Time to answer a gRPC request",
-            ["method"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["method"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.wrapper_calls = Counter(
             "athena_loader_wrapper_calls", "Wrapper method calls by operation and AIGES code",
@@ -28,7 +30,7 @@ class LoaderMetrics:
         )
         self.wrapper_duration = Histogram(
             "athena_loader_wrapper_duration_seconds", "Time spent inside the wrapper",
-            ["op"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["op"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.wrapper_in_flight = Gauge(
             "athena_loader_wrapper_in_flight", "Wrapper calls running now", ["op"], registry=r,
