@@ -101,15 +101,20 @@ def _stop_event() -> asyncio.Event:
 async def _serve(args: argparse.Namespace) -> None:
     from gateway.app import run_gateway
     from gateway.settings import GatewaySettings
+    from loader.settings import default_config_for
     from loader.supervisor import Supervisor, WorkerSpec
 
     stop = _stop_event()
     extra = ("--licence", str(args.licence)) if args.licence else ()
+    # one wrapper: its aiges.toml also configures the gateway ([gateway], [aiges] headerPass)
+    gateway_config = args.config or (
+        default_config_for(args.wrappers[0]) if len(args.wrappers) == 1 else None)
     specs = [WorkerSpec(w, args.config, extra_args=extra) for w in args.wrappers]
     supervisor = Supervisor(specs, args.workers)
     try:
         await supervisor.start()
-        settings = GatewaySettings.load({**vars(args), "workers": supervisor.addresses})
+        settings = GatewaySettings.load(
+            {**vars(args), "config": gateway_config, "workers": supervisor.addresses})
         await run_gateway(settings, stop, {"workers": supervisor.describe()})
     finally:
         await supervisor.stop()

@@ -83,7 +83,7 @@ async def _read_json(request: web.Request) -> object:
         raise TooLarge(f"request body exceeds the {limit}-byte limit") from None
     request.app[METRICS].payload_bytes.labels("in").inc(len(body))
     try:
-        return json.loads(body)
+        return json.loads(body)  # copy: JSON strings are new str objects (base64 text)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(f"request body is not JSON: {e}", Code.BODY_NOT_JSON) from None
 
@@ -104,13 +104,15 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     request["sid"] = sid
     body = await _read_json(request)
     call = to_call(body, ability.service_id, sid, settings.header_pass)
+    # copy: protobuf builds the wire bytes (a native encoder writing decoded base64 straight
+    # into them would save this and the copy into the message in to_call)
+    request_bytes = call.SerializeToString()
     try:
-        reply = await upstreams.call(
-            ability.service_id, call.SerializeToString(), settings.timeout_s
-        )
+        reply = await upstreams.call(ability.service_id, request_bytes, settings.timeout_s)
     except grpc.aio.AioRpcError as error:
         raise from_rpc_error(error, settings.retry_after_s) from None
-    result = loader_pb2.CallResponse.FromString(reply)
+    result = loader_pb2.CallResponse.FromString(reply)  # copy: protobuf owns its fields
+    # copy: the JSON text (outputs are base64 or decoded text inside it)
     text = json.dumps(to_json(result, call.accepts), ensure_ascii=False)
     request.app[METRICS].payload_bytes.labels("out").inc(len(text))
     return web.Response(text=text, content_type="application/json")

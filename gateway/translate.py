@@ -120,6 +120,7 @@ def _input(name: str, item: Any) -> loader_pb2.Data:
         for key, value in item.items()
         if key not in (kind, "status") and not isinstance(value, (Mapping, list))
     }
+    # copy: protobuf copies data into the message
     return loader_pb2.Data(
         key=name, type=DATA_KEYS[kind], status=status, desc=desc, data=data  # type: ignore[arg-type]
     )
@@ -148,4 +149,4 @@ def _rendered(output: loader_pb2.Data, kind: str, item: dict[str, Any]) -> str:
             return output.data.decode("utf-8")
         except UnicodeDecodeError:
             item["encoding"] = "base64"
-    return base64.b64encode(output.data).decode("ascii")
+    return base64.b64encode(output.data).decode("ascii")  # copies: encode, then bytes -> str

@@ -1,6 +1,7 @@
 """AIGES JSON over HTTP through a real `athena serve`: gateway and worker processes."""
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -76,13 +77,13 @@ def test_echo_returns_binary_as_base64_unchanged(stack: Stack) -> None:
 def test_wrapper_params_carry_passed_headers_parameters_and_sid(stack: Stack) -> None:
     response = faulty(stack, "params", ctrl="abc")
     sid = response.json()["header"]["sid"]
-    params = dict(eval(response.json()["payload"]["result"]["text"]))  # repr of sorted items
+    params = dict(ast.literal_eval(response.json()["payload"]["result"]["text"]))  # repr of sorted items
     assert params == {"app_id": "test", "uid": "u1", "mode": "params", "ctrl": "abc", "sid": sid}
 
 
 def test_wrapper_config_section_reaches_wrapper_init_flattened(stack: Stack) -> None:
     response = faulty(stack, "config")
-    config = dict(eval(response.json()["payload"]["result"]["text"]))
+    config = dict(ast.literal_eval(response.json()["payload"]["result"]["text"]))
     assert config == {"model.path": "/nowhere", "greeting": "hi", "nested.depth": "2"}
 
 
@@ -238,3 +239,12 @@ def test_hung_wrapper_worker_is_replaced_and_serving_resumes(tmp_path: Path) -> 
             assert time.monotonic() < deadline, small.log_text()
             time.sleep(0.2)
         assert "the wrapper is hung" in small.log_text()
+
+
+def test_a_lone_wrappers_config_also_sets_the_gateway_header_pass(tmp_path: Path) -> None:
+    with serve(tmp_path, [FAULTY], "--workers", "1") as small:
+        body = aiges_body("faulty", {"text": text_item("x")}, {"mode": "params"},
+                          header={"app_id": "a1", "uid": "u1", "did": "d1"})
+        response = post(small, "/v1/private/faulty", body)
+        params = dict(ast.literal_eval(response.json()["payload"]["result"]["text"]))
+    assert params["did"] == "d1" and params["app_id"] == "a1" and "uid" not in params
