@@ -77,7 +77,7 @@ def test_echo_returns_binary_as_base64_unchanged(stack: Stack) -> None:
 def test_wrapper_params_carry_passed_headers_parameters_and_sid(stack: Stack) -> None:
     response = faulty(stack, "params", ctrl="abc")
     sid = response.json()["header"]["sid"]
-    params = dict(ast.literal_eval(response.json()["payload"]["result"]["text"]))  # repr of sorted items
+    params = dict(ast.literal_eval(response.json()["payload"]["result"]["text"]))
     assert params == {"app_id": "test", "uid": "u1", "mode": "params", "ctrl": "abc", "sid": sid}
 
 
