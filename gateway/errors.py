@@ -68,12 +68,14 @@ _FROM_GRPC: dict[grpc.StatusCode, tuple[int, int]] = {
 
 def from_rpc_error(error: grpc.aio.AioRpcError, retry_after_s: int) -> GatewayError:
     status = error.code()
-    http_status, default_code = _FROM_GRPC.get(status, (500, Code.WRAPPER_EXEC))
-    code = aiges_code_from(error.trailing_metadata()) or default_code
+    sent_code = aiges_code_from(error.trailing_metadata())
     message = error.details() or status.name.lower()
-    if status is grpc.StatusCode.DEADLINE_EXCEEDED and not aiges_code_from(
-        error.trailing_metadata()
-    ):
+    if sent_code is None and status is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # not a worker at its licence (that one carries 10110): gRPC's message size limit
+        return TooLarge(f"{message}: raise [gateway]/[loader] max_message_mb to allow it")
+    http_status, default_code = _FROM_GRPC.get(status, (500, Code.WRAPPER_EXEC))
+    code = sent_code or default_code
+    if status is grpc.StatusCode.DEADLINE_EXCEEDED and sent_code is None:
         message = "the ability did not answer within the request deadline"
     headers = {"Retry-After": str(retry_after_s)} if http_status in (429, 503) else {}
     return GatewayError(message, code, http_status=http_status, headers=headers)

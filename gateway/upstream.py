@@ -15,7 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.errors import NoWorker, WorkerLost
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from loader.codes import Code
 from loader.settings import message_options
+from loader.status import aiges_code_from
 from loader.v1 import loader_pb2
 
 __all__ = ["CALL_METHOD", "DESCRIBE_METHOD", "Endpoint", "Upstreams"]
@@ -25,8 +27,13 @@ log = logging.getLogger(__name__)
 CALL_METHOD = "/loader.v1.Loader/Call"
 DESCRIBE_METHOD = "/loader.v1.Loader/Describe"
 _SERVICE = "loader.v1.Loader"
-# a worker at its licence, or one we cannot reach: the call never ran there, so try another
-_RETRYABLE = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
+
+
+def _worker_full(error: grpc.aio.AioRpcError) -> bool:
+    """The worker refused at its licence: the call never ran there, so another may take it.
+    (gRPC also says RESOURCE_EXHAUSTED for an oversized message: that one is not retried.)"""
+    return (error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            and aiges_code_from(error.trailing_metadata()) == Code.NO_FREE_INSTANCE)
 
 
 def _never_connected(error: grpc.aio.AioRpcError) -> bool:
@@ -145,7 +152,7 @@ class Upstreams:
                             "the call (its wrapper may have crashed the process); it is being "
                             "restarted"
                         ) from None
-                if error.code() not in _RETRYABLE or remaining <= 0:
+                elif not _worker_full(error) or remaining <= 0:
                     raise
                 last_error = error
 

@@ -152,6 +152,7 @@ def test_wrapper_raising_is_500_with_10909_naming_the_exception(stack: Stack) ->
 def test_wrapper_returning_nothing_is_500_with_10106(stack: Stack) -> None:
     assert_error(faulty(stack, "empty"), 500, 10106)
     assert_error(faulty(stack, "none"), 500, 10106)
+    assert "cannot be sent" in assert_error(faulty(stack, "bad_data"), 500, 10106)
     assert_still_serving(stack)
 
 
@@ -248,3 +249,12 @@ def test_a_lone_wrappers_config_also_sets_the_gateway_header_pass(tmp_path: Path
         response = post(small, "/v1/private/faulty", body)
         params = dict(ast.literal_eval(response.json()["payload"]["result"]["text"]))
     assert params["did"] == "d1" and params["app_id"] == "a1" and "uid" not in params
+
+
+def test_message_over_the_grpc_limit_is_413_not_a_busy_worker(tmp_path: Path) -> None:
+    env = {"ATHENA_GATEWAY_MAX_MESSAGE_MB": "1"}
+    with serve(tmp_path, [FAULTY], "--workers", "1", env=env) as small:
+        body = aiges_body("faulty", {"text": text_item("x" * 2_000_000)})
+        message = assert_error(post(small, "/v1/private/faulty", body), 413, 10413)
+        assert "max_message_mb" in message
+        assert faulty(small, "ok").status_code == 200

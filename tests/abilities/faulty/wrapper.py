@@ -37,6 +37,10 @@ class Wrapper:
             time.sleep(float(params.get("seconds", "3")))
         if mode == "exit":
             os._exit(3)  # the worker process dies mid-call
+        if mode == "bad_data":
+            response = _text("result", "")
+            response.list[0].data = 12345  # neither bytes-like nor str
+            return response
         if mode == "config":
             return _text("result", repr(sorted(self.config.items())))
         if mode == "params":
