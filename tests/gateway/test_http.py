@@ -216,6 +216,18 @@ def test_health_readiness_and_ability_list(stack: Stack) -> None:
     assert routes == {"/v1/private/echo", "/v1/private/digits", "/v1/private/faulty"}
 
 
+def test_calls_are_spread_over_the_workers(stack: Stack) -> None:
+    for _ in range(30):
+        assert post(stack, "/v1/private/echo",
+                    aiges_body("echo", {"text": text_item("spread")})).status_code == 200
+    served = {}
+    for line in httpx.get(stack.base + "/metrics").text.splitlines():
+        if line.startswith('athena_gateway_upstream_requests_total{ability="echo"'):
+            endpoint = line.split('endpoint="')[1].split('"')[0]
+            served[endpoint] = served.get(endpoint, 0) + float(line.rsplit(" ", 1)[1])
+    assert len(served) == 2 and min(served.values()) > 0, served
+
+
 def test_get_on_an_ability_route_is_405(stack: Stack) -> None:
     response = httpx.get(stack.base + "/v1/private/echo")
     assert response.status_code == 405 and response.json()["header"]["code"] == 10163
