@@ -12,7 +12,7 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.errors import NoWorker, WorkerLost
+from gateway.errors import GatewayError, NoWorker, WorkerLost
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from loader.codes import Code
@@ -48,11 +48,11 @@ class Endpoint:
     ability: loader_pb2.Ability | None = None
     healthy: bool = False
     outstanding: int = 0
-    _call: grpc.aio.UnaryUnaryMultiCallable = field(init=False, repr=False)
+    call_raw: grpc.aio.UnaryUnaryMultiCallable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # raw bytes both ways: the gateway never re-parses what it forwards
-        self._call = self.channel.unary_unary(CALL_METHOD)
+        self.call_raw = self.channel.unary_unary(CALL_METHOD)
         self._describe = self.channel.unary_unary(
             DESCRIBE_METHOD,
             request_serializer=loader_pb2.DescribeRequest.SerializeToString,
@@ -135,9 +135,7 @@ class Upstreams:
         while True:
             endpoint = self._pick(service_id, tried)
             if endpoint is None:
-                if last_error is not None:
-                    raise last_error
-                raise NoWorker(f"no healthy worker serves ability {service_id!r} right now")
+                raise self._exhausted(service_id, tried, last_error)
             tried.add(endpoint)
             remaining = deadline - perf_counter()
             try:
@@ -156,6 +154,19 @@ class Upstreams:
                     raise
                 last_error = error
 
+    def _exhausted(self, service_id: str, tried: set[Endpoint],
+                   last_error: grpc.aio.AioRpcError | None) -> GatewayError:
+        """What the client hears when no worker could take the call."""
+        retry_after = {"Retry-After": str(self._settings.retry_after_s)}
+        if last_error is not None and _worker_full(last_error):
+            return GatewayError(
+                f"every worker of {service_id!r} is at its licence ({len(tried)} tried); "
+                f"retry after {self._settings.retry_after_s} s",
+                Code.NO_FREE_INSTANCE, http_status=429, headers=retry_after)
+        detail = f" (last tried: {last_error.details()})" if last_error is not None else ""
+        return NoWorker(f"no worker of {service_id!r} is reachable right now{detail}",
+                        headers=retry_after)
+
     async def _call_one(
         self, endpoint: Endpoint, request: bytes, timeout: float,
         metadata: Sequence[tuple[str, str]] | None,
@@ -164,7 +175,7 @@ class Upstreams:
         endpoint.outstanding += 1
         code = "OK"
         try:
-            reply: bytes = await endpoint._call(request, timeout=timeout, metadata=metadata)
+            reply: bytes = await endpoint.call_raw(request, timeout=timeout, metadata=metadata)
             return reply
         except grpc.aio.AioRpcError as error:
             code = error.code().name

@@ -81,6 +81,7 @@ def test_gateway_and_loader_run_apart_and_no_worker_is_503(tmp_path: Path) -> No
         response = httpx.post(base + "/v1/private/echo", json=body)
         assert response.status_code == 503
         assert response.json()["header"]["code"] == 10503
+        assert "no worker of 'echo' is reachable" in response.json()["header"]["message"]
         assert response.headers["Retry-After"] == "1"
         assert httpx.get(base + "/readyz").status_code == 503
 

@@ -177,7 +177,7 @@ def test_licence_exhausted_on_every_worker_is_429_with_retry_after(stack: Stack)
         thread.start()
     _wait_until_busy(stack, "faulty", 2)
     response = faulty(stack, "ok")
-    assert_error(response, 429, 10110)
+    assert "every worker of 'faulty' is at its licence" in assert_error(response, 429, 10110)
     assert response.headers["Retry-After"] == "1"
     for thread in slow:
         thread.join()
