@@ -90,6 +90,8 @@ class Upstreams:
             for address in settings.workers
         ]
         self._health_task: asyncio.Task[None] | None = None
+        self._by_service: dict[str, loader_pb2.Ability] = {}
+        self._by_route: dict[str, loader_pb2.Ability] = {}
 
     async def start(self) -> None:
         await self._probe_all()
@@ -103,17 +105,22 @@ class Upstreams:
         await asyncio.gather(*(e.channel.close() for e in self.endpoints))
 
     def abilities(self) -> list[loader_pb2.Ability]:
-        seen: dict[str, loader_pb2.Ability] = {}
-        for endpoint in self.endpoints:
-            if endpoint.ability is not None:
-                seen.setdefault(endpoint.ability.service_id, endpoint.ability)
-        return list(seen.values())
+        return list(self._by_service.values())
 
     def by_route(self, path: str) -> loader_pb2.Ability | None:
-        return next((a for a in self.abilities() if a.route == path), None)
+        return self._by_route.get(path)
 
     def by_service(self, service_id: str) -> loader_pb2.Ability | None:
-        return next((a for a in self.abilities() if a.service_id == service_id), None)
+        return self._by_service.get(service_id)
+
+    def _index_abilities(self) -> None:
+        """Abilities change only when a probe learns one: index them then, not per request."""
+        by_service: dict[str, loader_pb2.Ability] = {}
+        for endpoint in self.endpoints:
+            if endpoint.ability is not None:
+                by_service.setdefault(endpoint.ability.service_id, endpoint.ability)
+        self._by_service = by_service
+        self._by_route = {a.route: a for a in by_service.values()}
 
     def ready(self) -> bool:
         abilities = self.abilities()
@@ -200,6 +207,7 @@ class Upstreams:
     async def _probe_all(self) -> None:
         timeout = max(self._settings.health_interval_s, 1.0)
         await asyncio.gather(*(e.probe(timeout) for e in self.endpoints))
+        self._index_abilities()
         counts: dict[tuple[str, str], int] = {}
         for endpoint in self.endpoints:
             key = (endpoint.service_id, "healthy" if endpoint.healthy else "unhealthy")
