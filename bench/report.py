@@ -1,0 +1,151 @@
+"""Figures out of cells: the Markdown tables, the ratios, the verdict on each target, the JSON."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.matrix import Cell
+
+__all__ = ["COMPARED", "machine", "markdown", "summary"]
+
+# ours -> the peers each of our targets is held against, same protocol
+COMPARED = {
+    "athena REST": ("raw REST", "Triton REST", "PyTriton REST", "MLServer REST"),
+    "athena gRPC": ("raw gRPC proxy", "Triton gRPC", "PyTriton gRPC", "MLServer gRPC"),
+    "athena gRPC worker": ("raw gRPC echo", "Triton gRPC", "PyTriton gRPC", "MLServer gRPC"),
+}
+_RAW = {"athena REST": "raw REST", "athena gRPC": "raw gRPC proxy",
+        "athena gRPC worker": "raw gRPC echo"}
+_PEER_FAMILIES = ("Triton", "PyTriton", "MLServer")
+
+
+def size_label(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size} B"
+
+
+def _percentile(values: Sequence[int], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0  # µs -> ms
+
+
+def summary(cell: Cell) -> dict[str, Any]:
+    return {
+        "target": cell.target, "protocol": cell.protocol, "size": cell.size,
+        "concurrency": cell.concurrency,
+        "rps": cell.ok / cell.seconds if cell.seconds else 0.0,
+        "rps_by_round": [round(r, 2) for r in cell.rps_by_round],
+        "p50_ms": _percentile(cell.latencies_us, 0.50),
+        "p99_ms": _percentile(cell.latencies_us, 0.99),
+        "cpu_ms_per_request": 1000 * cell.cpu_s / cell.ok if cell.ok else float("nan"),
+        "requests": cell.ok, "failed": cell.failed,
+    }
+
+
+def ratios(rows: dict[tuple[str, int, int], dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for (target, size, c), row in rows.items():
+        for peer in COMPARED.get(target, ()):
+            other = rows.get((peer, size, c))
+            if other and other["rps"]:
+                found.append({"ours": target, "peer": peer, "size": size, "concurrency": c,
+                              "ratio": row["rps"] / other["rps"]})
+    return found
+
+
+def verdicts(found: list[dict[str, Any]], scaling: float | None,
+             audit_ok: bool | None) -> list[tuple[str, bool | None, str]]:
+    """(target, met?, the figures behind it) for each target the issue sets."""
+    def pick(ours: str, peer_prefix: str, sizes: Sequence[int], cs: Sequence[int] = (1, 16)):
+        return [r for r in found if r["ours"] == ours and r["peer"].startswith(peer_prefix)
+                and r["size"] in sizes and r["concurrency"] in cs]
+
+    out: list[tuple[str, bool | None, str]] = []
+    big = (1 << 20, 16 << 20)
+    for ours in ("athena REST", "athena gRPC"):
+        rows = [r for p in _PEER_FAMILIES for r in pick(ours, p, big)]
+        out.append((f"{ours}, 1 MiB and 16 MiB: faster than Triton, PyTriton and MLServer",
+                    bool(rows) and all(r["ratio"] > 1 for r in rows) if rows else None,
+                    _worst(rows)))
+    ml = pick("athena REST", "MLServer", (16,), (16,))
+    out.append(("16 B REST c=16: at least 2x MLServer",
+                ml[0]["ratio"] >= 2 if ml else None, _worst(ml)))
+    py = pick("athena REST", "PyTriton", (16,), (16,))
+    out.append(("16 B REST c=16: ahead of PyTriton", py[0]["ratio"] > 1 if py else None,
+                _worst(py)))
+    raw = [r for r in found if r["peer"] == _RAW[r["ours"]]]
+    out.append(("ours / raw stack >= 0.85 on every cell",
+                all(r["ratio"] >= 0.85 for r in raw) if raw else None, _worst(raw)))
+    out.append(("2 workers vs 1, CPU-bound wrapper: >= 1.7x",
+                scaling >= 1.7 if scaling is not None else None,
+                f"{scaling:.2f}x" if scaling is not None else "not run"))
+    out.append(("copy audit: <= 1 payload copy per process per direction beyond base64",
+                audit_ok, "see the copy audit"))
+    return out
+
+
+def _worst(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "not measured"
+    worst = min(rows, key=lambda r: r["ratio"])
+    return (f"lowest {worst['ratio']:.2f}x vs {worst['peer']} at "
+            f"{size_label(worst['size'])} c={worst['concurrency']}")
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "–" if value != value else f"{value:,.{digits}f}"  # NaN -> dash
+
+
+def markdown(rows: dict[tuple[str, int, int], dict[str, Any]], sizes: Sequence[int],
+             concurrencies: Sequence[int], found: list[dict[str, Any]]) -> str:
+    targets = list(dict.fromkeys(target for target, _, _ in rows))
+    lines = []
+    for size in sizes:
+        lines += [f"#### {size_label(size)} payload", ""]
+        head = ["target"]
+        for c in concurrencies:
+            head += [f"c={c} req/s", "p50 ms", "p99 ms", "CPU ms/req"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for target in targets:
+            cells = [rows.get((target, size, c)) for c in concurrencies]
+            if not any(cells):
+                continue
+            line = [f"**{target}**" if target.startswith("athena") else target]
+            for row in cells:
+                line += ([_fmt(row["rps"]), _fmt(row["p50_ms"], 2), _fmt(row["p99_ms"], 2),
+                          _fmt(row["cpu_ms_per_request"], 2)] if row else ["–"] * 4)
+            lines.append("| " + " | ".join(line) + " |")
+        lines.append("")
+    pairs = list(dict.fromkeys((r["ours"], r["peer"]) for r in found))
+    columns = [(s, c) for s in sizes for c in concurrencies]
+    if pairs:
+        lines += ["#### Ours / peer, requests per second (above 1: ours is faster)", ""]
+        head = ["ours / peer"] + [f"{size_label(s)} c={c}" for s, c in columns]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        by_key = {(r["ours"], r["peer"], r["size"], r["concurrency"]): r["ratio"] for r in found}
+        for ours, peer in pairs:
+            values = [by_key.get((ours, peer, s, c)) for s, c in columns]
+            lines.append(f"| {ours} / {peer} | " + " | ".join(
+                "–" if v is None else f"{v:.2f}" for v in values) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(int(memory) / 2**20, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
