@@ -125,12 +125,15 @@ class Server:
         if self.process is None:
             return
         group = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
+        # the leader first, so it can shut its children down in order (PyTriton leaves shared
+        # memory behind when its tritonserver is signalled before it)
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(grace)
         except subprocess.TimeoutExpired:
             pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
         # anything of the group still alive (a stub that ignored SIGTERM) is killed
         deadline = time.monotonic() + grace
         while _group_alive(group) and time.monotonic() < deadline:
