@@ -41,5 +41,5 @@ proto:
 
 lint: setup
 	$(PY) -m pip install -q ruff mypy
-	$(PY) -m ruff check gateway loader tests wrappers
+	$(PY) -m ruff check gateway loader tests wrappers bench
 	$(PY) -m mypy gateway loader

@@ -75,9 +75,10 @@ async def rest(port: int, upstream: str) -> None:
             body = json.loads(await request.read())
             item = body["payload"]["data"]
             reply = await forward(base64.b64decode(item["audio"]))
+            output = {"encoding": item.get("encoding", "raw"), "status": "3",
+                      "audio": base64.b64encode(reply).decode()}
             answer = {"header": {"code": 0, "message": "success", "sid": "raw", "status": 3},
-                      "payload": {"data": {"encoding": item.get("encoding", "raw"),
-                                           "status": "3", "audio": base64.b64encode(reply).decode()}}}
+                      "payload": {"data": output}}
             return web.Response(text=json.dumps(answer), content_type="application/json")
 
         app = web.Application(client_max_size=128 << 20)

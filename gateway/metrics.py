@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from loader.metrics import LATENCY_BUCKETS
+from loader.metrics import LATENCY_BUCKETS, remember_children
 
 __all__ = ["GatewayMetrics"]
 
@@ -48,3 +48,7 @@ class GatewayMetrics:
             "athena_gateway_payload_bytes", "Request body bytes in and response bytes out",
             ["direction"], registry=r,
         )
+        for metric in (self.http_requests, self.http_duration, self.http_in_flight,
+                       self.grpc_requests, self.grpc_duration, self.upstream_requests,
+                       self.upstream_duration, self.payload_bytes):
+            remember_children(metric)

@@ -1,15 +1,35 @@
 """Worker metrics: gRPC requests in, wrapper calls out, payload bytes both ways."""
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["LATENCY_BUCKETS", "LoaderMetrics"]
+__all__ = ["LATENCY_BUCKETS", "LoaderMetrics", "remember_children"]
+
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 # from sub-millisecond echo calls to model calls of tens of seconds; shared by every hop so
 # latencies compare bucket for bucket
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 )
+
+
+def remember_children(metric: M) -> M:
+    """prometheus_client's labels() validates the values and takes a lock on every call; a
+    request path asks for the same few children every time, so look each up once."""
+    children: dict[tuple[str, ...], Any] = {}
+    look_up = metric.labels
+
+    def labels(*values: str) -> Any:
+        child = children.get(values)
+        if child is None:
+            child = children[values] = look_up(*values)
+        return child
+
+    metric.labels = labels  # type: ignore[method-assign]
+    return metric
 
 
 class LoaderMetrics:
@@ -43,3 +63,6 @@ class LoaderMetrics:
             "athena_loader_payload_bytes", "Message bytes received (in) and sent (out)",
             ["direction"], registry=r,
         )
+        for metric in (self.grpc_requests, self.grpc_duration, self.wrapper_calls,
+                       self.wrapper_duration, self.wrapper_in_flight, self.payload_bytes):
+            remember_children(metric)

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -17,6 +16,7 @@ from loader.plugin import Plugin
 from loader.probe import start_probe
 from loader.servicer import SERVICE, LoaderServicer
 from loader.settings import LoaderSettings, message_options
+from loader.threads import WrapperThreads
 
 __all__ = ["EXIT_STUCK", "WrapperStuck", "build_server", "run", "serve"]
 
@@ -41,8 +41,8 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
     plugin.init(dict(settings.wrapper_config))
     log.info("wrapper %s loaded as ability %r", settings.wrapper, plugin.service_id)
     metrics = LoaderMetrics()
-    executor = ThreadPoolExecutor(settings.licence, thread_name_prefix="wrapper")
-    servicer = LoaderServicer(plugin, settings, metrics, executor)
+    threads = WrapperThreads(settings.licence)
+    servicer = LoaderServicer(plugin, settings, metrics, threads)
     server, health_servicer, port = build_server(settings, servicer)
     await server.start()
     serving = True
@@ -67,7 +67,7 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(settings.grace_s)
         await probe.cleanup()
-        executor.shutdown(wait=False, cancel_futures=True)
+        threads.shutdown()
         if not hung:  # a hung wrapper would hang wrapperFini too
             plugin.fini()
         log.info("worker %d stopped", os.getpid())

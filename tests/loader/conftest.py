@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,6 +13,7 @@ from loader.plugin import Plugin
 from loader.server import build_server
 from loader.servicer import LoaderServicer
 from loader.settings import LoaderSettings, message_options
+from loader.threads import WrapperThreads
 from loader.v1 import loader_pb2
 
 
@@ -41,8 +41,8 @@ async def running_worker(wrapper: str, **overrides: Any) -> AsyncIterator[Worker
     plugin = Plugin.load(wrapper)
     plugin.init(dict(settings.wrapper_config))
     metrics = LoaderMetrics()
-    executor = ThreadPoolExecutor(settings.licence)
-    servicer = LoaderServicer(plugin, settings, metrics, executor)
+    threads = WrapperThreads(settings.licence)
+    servicer = LoaderServicer(plugin, settings, metrics, threads)
     server, _, port = build_server(settings, servicer)
     await server.start()
     options = message_options(settings.max_message_bytes)
@@ -51,7 +51,7 @@ async def running_worker(wrapper: str, **overrides: Any) -> AsyncIterator[Worker
             yield Worker(channel, servicer, metrics)
     finally:
         await server.stop(None)
-        executor.shutdown(wait=False, cancel_futures=True)
+        threads.shutdown()
         plugin.fini()
 
 

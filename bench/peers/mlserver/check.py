@@ -135,9 +135,9 @@ def main() -> int:
     for size in args.size:
         payload = os.urandom(size)
         for name, fn in (
-            ("rest", lambda: check_rest(args.host, args.http_port, payload)),
-            ("grpc-contents", lambda: check_grpc_contents(stub, payload)),
-            ("grpc-raw", lambda: check_grpc_raw(stub, payload)),
+            ("rest", lambda payload=payload: check_rest(args.host, args.http_port, payload)),
+            ("grpc-contents", lambda payload=payload: check_grpc_contents(stub, payload)),
+            ("grpc-raw", lambda payload=payload: check_grpc_raw(stub, payload)),
         ):
             try:
                 print(f"size={size} {fn()}", flush=True)

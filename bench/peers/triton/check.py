@@ -55,7 +55,8 @@ def check_rest(host, port, payload, timeout):
         return False, f"HTTP {resp.status}: {raw[:300]!r}"
     out = json.loads(raw)["outputs"][0]
     ok = out["name"] == "OUTPUT" and out["datatype"] == "BYTES" and out["data"][0] == text
-    return ok, f"status=200 req_body={len(body)}B resp_body={len(raw)}B datatype={out['datatype']} shape={out['shape']} {dt * 1000:.1f}ms"
+    return ok, (f"status=200 req_body={len(body)}B resp_body={len(raw)}B "
+                f"datatype={out['datatype']} shape={out['shape']} {dt * 1000:.1f}ms")
 
 
 def check_grpc(stub, payload, form, timeout):
@@ -82,7 +83,8 @@ def check_grpc(stub, payload, form, timeout):
         return False, "response carries no output data"
     out = resp.outputs[0]
     ok = ok and out.name == "OUTPUT" and out.datatype == "BYTES"
-    return ok, f"output in {where} datatype={out.datatype} shape={list(out.shape)} {dt * 1000:.1f}ms"
+    return ok, (f"output in {where} datatype={out.datatype} shape={list(out.shape)} "
+                f"{dt * 1000:.1f}ms")
 
 
 def main():

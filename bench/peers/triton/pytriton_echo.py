@@ -81,7 +81,9 @@ def main():
     # endpoints open), so server readiness implies the model is loaded.
     triton = Triton(
         config=config,
-        triton_lifecycle_policy=TritonLifecyclePolicy(launch_triton_on_startup=False, local_model_store=True),
+        triton_lifecycle_policy=TritonLifecyclePolicy(
+            launch_triton_on_startup=False, local_model_store=True
+        ),
     )
     try:
         triton.bind(
