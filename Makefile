@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WORKERS ?= 2
 NATIVE := $(wildcard native/*.cpp native/*.hpp native/CMakeLists.txt)
 
-.PHONY: setup run test proto lint prometheus
+.PHONY: setup run test proto lint prometheus bench
 
 $(STAMP): pyproject.toml $(NATIVE)
 	python3 -m venv $(VENV)
@@ -43,3 +43,14 @@ lint: setup
 	$(PY) -m pip install -q ruff mypy
 	$(PY) -m ruff check gateway loader tests wrappers bench
 	$(PY) -m mypy gateway loader
+
+# side-by-side benchmarks, not tests: ours, the raw stack, Triton, PyTriton and MLServer
+# (each peer in its own venv under bench/.venvs); prints the tables, writes bench/results/
+bench: setup
+	@command -v h2load >/dev/null || { \
+	  echo "installing h2load (Debian package nghttp2-client)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends nghttp2-client >/dev/null; }
+	bash bench/peers/triton/setup.sh
+	bash bench/peers/mlserver/setup.sh
+	$(PY) -m bench $(BENCH_ARGS)

@@ -146,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                     args.timeout)
     _logging()
     from loader.config import ConfigError
+    from loader.memory import tune_allocator
     from loader.supervisor import WorkerFailed
 
+    tune_allocator()
     try:
         asyncio.run(_serve(args) if args.command == "serve" else _gateway(args))
     except (ConfigError, WorkerFailed) as e:

@@ -45,8 +45,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         level=os.environ.get("ATHENA_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s",
     )
+    from loader.memory import tune_allocator
     from loader.server import run  # imported late: `--help` must not need grpc or the wrapper
 
+    tune_allocator()
     try:
         settings = LoaderSettings.load(vars(args))
         run(settings)
