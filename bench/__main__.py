@@ -1,7 +1,7 @@
 """`make bench`: ours, the raw stack, Triton, PyTriton and MLServer side by side, one run.
 
     python -m bench                      # the full matrix (about 12 minutes)
-    python -m bench --quick              # one round, short windows, no peers: a smoke run
+    python -m bench --quick --peers      # one round of short windows, no peers: a smoke run
     python -m bench --peers triton       # only some peers
 """
 from __future__ import annotations
@@ -36,14 +36,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds timed per cell")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds discarded per cell")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
+    parser.add_argument("--sizes", nargs="*", type=int, default=list(SIZES),
+                        help="payload sizes in bytes")
     parser.add_argument("--no-audit", action="store_true", help="skip the copy audit")
     parser.add_argument("--no-scaling", action="store_true", help="skip 2 workers vs 1")
     parser.add_argument("--quick", action="store_true",
-                        help="one round of 1 s windows, ours and the raw stack only")
+                        help="one round of 1 s windows")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.duration, args.warmup, args.peers = 1, 1.0, 0.5, []
+        args.rounds, args.duration, args.warmup = 1, 1.0, 0.5
     return args
 
 
@@ -51,10 +53,10 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = _arguments()
     started = time.monotonic()
-    plan = Plan(SIZES, CONCURRENCIES, args.warmup, args.duration, args.rounds)
+    plan = Plan(tuple(args.sizes), CONCURRENCIES, args.warmup, args.duration, args.rounds)
     with tempfile.TemporaryDirectory(prefix="athena-bench-") as tmp:
         workdir = Path(tmp)
-        bodies = {size: write_bodies(workdir, size) for size in SIZES}
+        bodies = {size: write_bodies(workdir, size) for size in {*args.sizes, SCALING_CELL[0]}}
         cells = run_matrix(families(args.peers), bodies, plan, workdir)
         scaling_cells = [] if args.no_scaling else run_matrix(
             scaling_families(), bodies, plan, workdir,

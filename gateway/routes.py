@@ -1,7 +1,6 @@
 """HTTP routes: AIGES JSON one-shot calls, health, readiness and metrics."""
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -9,6 +8,7 @@ from time import perf_counter
 
 import grpc
 from aiohttp import web
+from athena_codec import JSONError, parse_request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.errors import BadRequest, GatewayError, NotFound, TooLarge, from_rpc_error
@@ -17,7 +17,6 @@ from gateway.settings import GatewaySettings
 from gateway.translate import to_call, to_json
 from gateway.upstream import Upstreams
 from loader.codes import Code
-from loader.v1 import loader_pb2
 
 __all__ = ["METRICS", "SETTINGS", "UPSTREAMS", "add_routes", "error_middleware"]
 
@@ -73,18 +72,44 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-async def _read_json(request: web.Request) -> object:
+async def _read_body(request: web.Request) -> bytes | bytearray:
     limit = request.app[SETTINGS].max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise TooLarge(f"request body exceeds the {limit}-byte limit") from None
+    length = request.content_length
+    if length is not None and length > limit:
+        raise TooLarge(f"request body is {length} bytes; the limit is {limit}")
+    if length is None:
+        try:
+            # chunked: aiohttp gathers it (copies: into a bytearray, then into bytes)
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise TooLarge(f"request body exceeds the {limit}-byte limit") from None
+    first = await request.content.readany()
+    if len(first) == length:
+        return first  # it came in one piece: parse it where it is
+    # copy: the one the gateway keeps, of aiohttp's chunks into one buffer the parser can read
+    body = bytearray(length)
+    filled = len(first)
+    with memoryview(body) as view:
+        view[:filled] = first
+        while filled < length:
+            chunk = await request.content.readany()
+            if not chunk or filled + len(chunk) > length:
+                break
+            view[filled:filled + len(chunk)] = chunk
+            filled += len(chunk)
+    if filled != length:
+        raise BadRequest(f"request body ended after {filled} of its {length} bytes",
+                         Code.BODY_NOT_JSON)
+    return body
+
+
+async def _read_json(request: web.Request) -> object:
+    body = await _read_body(request)
     request.app[METRICS].payload_bytes.labels("in").inc(len(body))
     try:
-        return json.loads(body)  # copy: JSON strings are new str objects (base64 text)
-    except (ValueError, UnicodeDecodeError) as e:
+        # no copy of the payloads: their base64 stays in body, as Base64Spans
+        return parse_request(body)
+    except JSONError as e:
         raise BadRequest(f"request body is not JSON: {e}", Code.BODY_NOT_JSON) from None
 
 
@@ -103,19 +128,19 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     sid = f"atn{uuid.uuid4().hex}"
     request["sid"] = sid
     body = await _read_json(request)
+    # the payloads' base64 is decoded straight into the CallRequest bytes (the decode is
+    # the only pass over them)
     call = to_call(body, ability.service_id, sid, settings.header_pass)
-    # copy: protobuf builds the wire bytes (a native encoder writing decoded base64 straight
-    # into them would save this and the copy into the message in to_call)
-    request_bytes = call.SerializeToString()
+    del body  # the request text is not needed while the worker runs
     try:
-        reply = await upstreams.call(ability.service_id, request_bytes, settings.timeout_s)
+        reply = await upstreams.call(ability.service_id, call.request, settings.timeout_s)
     except grpc.aio.AioRpcError as error:
         raise from_rpc_error(error, settings.retry_after_s) from None
-    result = loader_pb2.CallResponse.FromString(reply)  # copy: protobuf owns its fields
-    # copy: the JSON text (outputs are base64 or decoded text inside it)
-    text = json.dumps(to_json(result, call.accepts), ensure_ascii=False)
+    # outputs are views into reply, base64-encoded straight into the JSON bytes (the encode
+    # is the only pass over them); aiohttp sends those bytes as they are
+    text = to_json(reply, call.accepts)
     request.app[METRICS].payload_bytes.labels("out").inc(len(text))
-    return web.Response(text=text, content_type="application/json")
+    return web.Response(body=text, content_type="application/json", charset="utf-8")
 
 
 async def healthz(request: web.Request) -> web.Response:

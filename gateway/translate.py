@@ -1,21 +1,44 @@
-"""AIGES JSON <-> loader.v1 messages: pure functions, tested without a server."""
+"""AIGES JSON <-> loader.v1 messages: pure functions, tested without a server.
+
+The bytes go through athena_codec: a request's payloads arrive as Base64Spans into the HTTP
+body (parse_request) and are decoded straight into the CallRequest wire bytes (encode_call);
+a response's payloads are views into the worker's reply (parse_response), base64-encoded
+straight into the JSON text (render_json). Only the small dicts around them are Python's.
+"""
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from aiges_embed import Payload
+from athena_codec import Base64Error, Base64Span, encode_call, parse_response, render_json
 
 from gateway.errors import BadRequest
 from loader.codes import Code
-from loader.v1 import loader_pb2
 
-__all__ = ["DATA_KEYS", "infer_type", "to_call", "to_json"]
+__all__ = ["DATA_KEYS", "Accept", "Call", "infer_type", "to_call", "to_json"]
 
 # the key inside a payload item that carries its data, and the AIGES data type it means
 DATA_KEYS: dict[str, int] = {"text": 0, "audio": 1, "image": 2, "video": 3}
 _TYPE_KEYS = {number: name for name, number in DATA_KEYS.items()}
 _ONCE = 3
+_INT32 = range(-(2**31), 2**31)
+
+# (key, data type or None when unknown, attributes) of one output the client asked for
+Accept = tuple[str, int | None, dict[str, str]]
+# (key, data type, status, desc, data) of one input, as encode_call takes it
+_Input = tuple[str, int, int, dict[str, str], Base64Span | bytes]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One translated request: the CallRequest wire bytes and the outputs it asks for."""
+
+    request: bytes
+    accepts: list[Accept]
+
 
 # when neither the request nor a schema gives an accept's type, its encoding usually does
 _ENCODING_TYPES: dict[str, int] = {
@@ -47,10 +70,9 @@ def _object(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
-def to_call(
-    body: Any, service_id: str, sid: str, header_pass: Sequence[str]
-) -> loader_pb2.CallRequest:
-    """The CallRequest for one AIGES JSON request body (already parsed from JSON)."""
+def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str]) -> Call:
+    """The CallRequest for one AIGES JSON request body (already parsed from JSON, by
+    parse_request or json.loads)."""
     if not isinstance(body, Mapping):
         raise BadRequest(f"the request body must be a JSON object, not {type(body).__name__}")
     header = _object(body, "header")
@@ -63,7 +85,7 @@ def to_call(
             f"got {', '.join(map(repr, strangers))}"
         )
     params = {key: _scalar(header[key]) for key in header_pass if key in header}
-    accepts = []
+    accepts: list[Accept] = []
     for key, value in _object(parameter, service_id).items():
         if isinstance(value, Mapping):
             accepts.append(_accept(key, value))
@@ -75,20 +97,39 @@ def to_call(
     params["sid"] = sid
     if not payload:
         raise BadRequest("payload is empty: send at least one input", Code.REQUEST_CONVERSION)
-    inputs = [_input(name, item) for name, item in payload.items()]
-    return loader_pb2.CallRequest(sid=sid, params=params, inputs=inputs, accepts=accepts)
+    inputs: list[_Input] = []
+    for name, item in payload.items():
+        try:
+            inputs.append(_input(name, item))
+        except BadRequest:
+            _raise_if_not_base64(inputs)  # an earlier item's bad base64 is the first error
+            raise
+    return Call(_encode(sid, params, inputs, accepts), accepts)
 
 
-def _accept(key: str, attrs: Mapping[str, Any]) -> loader_pb2.Accept:
+def _accept(key: str, attrs: Mapping[str, Any]) -> Accept:
     flat = {k: _scalar(v) for k, v in attrs.items() if not isinstance(v, (Mapping, list))}
-    accept = loader_pb2.Accept(key=key, attrs=flat)
-    data_type = infer_type(attrs)
-    if data_type is not None:
-        accept.type = data_type  # type: ignore[assignment]
-    return accept
+    return key, infer_type(attrs), flat
 
 
-def _input(name: str, item: Any) -> loader_pb2.Data:
+def _encode(sid: str, params: dict[str, str], inputs: list[_Input], accepts: list[Accept]
+            ) -> bytes:
+    try:
+        # the one pass over each payload: its base64 is decoded straight into the wire bytes
+        return encode_call(None, sid, params, inputs, accepts)
+    except Base64Error as error:
+        name, data_type = inputs[error.index][:2]
+        raise BadRequest(f"payload {name!r}: {_TYPE_KEYS[data_type]} is not valid base64",
+                         Code.REQUEST_CONVERSION) from None
+
+
+def _raise_if_not_base64(inputs: list[_Input]) -> None:
+    """Error path only: spans are decoded last, but their bad base64 is reported in item
+    order, before any later problem, as when every item was decoded on its own."""
+    _encode("", {}, inputs, [])
+
+
+def _input(name: str, item: Any) -> _Input:
     if not isinstance(item, Mapping):
         raise BadRequest(f"payload {name!r} must be a JSON object", Code.REQUEST_CONVERSION)
     carried = [key for key in DATA_KEYS if key in item]
@@ -100,53 +141,67 @@ def _input(name: str, item: Any) -> loader_pb2.Data:
         )
     kind = carried[0]
     encoded = item[kind]
-    if not isinstance(encoded, str):
+    data: Base64Span | bytes
+    if isinstance(encoded, Base64Span):
+        data = encoded  # still base64 in the body: encode_call decodes it
+    elif isinstance(encoded, str):
+        try:
+            # copy: a str (a body json.loads parsed) has no span to decode from
+            data = binascii.a2b_base64(encoded, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"payload {name!r}: {kind} is not valid base64",
+                             Code.REQUEST_CONVERSION) from None
+    else:
         raise BadRequest(f"payload {name!r}: {kind} must be a base64 string",
                          Code.REQUEST_CONVERSION)
     try:
-        # the one unavoidable copy: base64 text in JSON becomes bytes
-        data = binascii.a2b_base64(encoded, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"payload {name!r}: {kind} is not valid base64",
-                         Code.REQUEST_CONVERSION) from None
-    status = item.get("status", _ONCE)
-    try:
-        status = int(status)
-    except (TypeError, ValueError):
-        raise BadRequest(f"payload {name!r}: status {status!r} is not 0, 1, 2 or 3",
-                         Code.REQUEST_CONVERSION) from None
+        status = _status(name, item)
+    except BadRequest:
+        _raise_if_not_base64([(name, DATA_KEYS[kind], 0, {}, data)])
+        raise
     desc = {
         key: _scalar(value)
         for key, value in item.items()
         if key not in (kind, "status") and not isinstance(value, (Mapping, list))
     }
-    # copy: protobuf copies data into the message
-    return loader_pb2.Data(
-        key=name, type=DATA_KEYS[kind], status=status, desc=desc, data=data  # type: ignore[arg-type]
-    )
+    return name, DATA_KEYS[kind], status, desc, data
 
 
-def to_json(
-    response: loader_pb2.CallResponse, accepts: Sequence[loader_pb2.Accept]
-) -> dict[str, Any]:
-    """The AIGES JSON success body for a worker's CallResponse."""
-    asked = {accept.key: dict(accept.attrs) for accept in accepts}
+def _status(name: str, item: Mapping[str, Any]) -> int:
+    status = item.get("status", _ONCE)
+    try:
+        number = int(status)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    else:
+        if number in _INT32:  # the wire's enum is an int32
+            return number
+    raise BadRequest(f"payload {name!r}: status {status!r} is not 0, 1, 2 or 3",
+                     Code.REQUEST_CONVERSION)
+
+
+def to_json(response: bytes, accepts: Sequence[Accept]) -> bytes:
+    """The AIGES JSON success body (UTF-8) for a worker's CallResponse wire bytes."""
+    sid, outputs = parse_response(response)  # every output's data is a view into response
+    asked = {key: attrs for key, _, attrs in accepts}
     payload: dict[str, Any] = {}
-    for output in response.outputs:
-        kind = _TYPE_KEYS.get(output.type, "text")
-        item: dict[str, Any] = {**asked.get(output.key, {}), **output.desc}
-        item.update(seq="0", status=str(output.status))
-        item[kind] = _rendered(output, kind, item)
-        payload[output.key] = item
-    header = {"code": 0, "message": "success", "sid": response.sid, "status": _ONCE}
-    return {"header": header, "payload": payload}
+    for key, data_type, status, desc, data in outputs:
+        kind = _TYPE_KEYS.get(data_type, "text")
+        item: dict[str, Any] = {**asked.get(key, {}), **desc}
+        item.update(seq="0", status=str(status))
+        item[kind] = _rendered(data, kind, item)
+        payload[key] = item
+    header = {"code": 0, "message": "success", "sid": sid, "status": _ONCE}
+    # the one pass over each payload: views are base64-encoded straight into the JSON bytes
+    return render_json({"header": header, "payload": payload})
 
 
-def _rendered(output: loader_pb2.Data, kind: str, item: dict[str, Any]) -> str:
-    """Text goes back as text; everything else, and text that is not UTF-8, as base64."""
+def _rendered(data: Payload, kind: str, item: dict[str, Any]) -> str | Payload:
+    """Text goes back as text; everything else, and text that is not UTF-8, as base64 (which
+    render_json writes for a view)."""
     if kind == "text":
         try:
-            return output.data.decode("utf-8")
+            return data.decode("utf-8")  # copy: text outputs are small, and JSON wants a str
         except UnicodeDecodeError:
             item["encoding"] = "base64"
-    return base64.b64encode(output.data).decode("ascii")  # copies: encode, then bytes -> str
+    return data

@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 __all__ = ["LATENCY_BUCKETS", "LoaderMetrics", "remember_children"]
 
-M = TypeVar("M", Counter, Gauge, Histogram)
+M = TypeVar("M", bound=MetricWrapperBase)
 
 # from sub-millisecond echo calls to model calls of tens of seconds; shared by every hop so
 # latencies compare bucket for bucket
@@ -28,7 +29,7 @@ def remember_children(metric: M) -> M:
             child = children[values] = look_up(*values)
         return child
 
-    metric.labels = labels  # type: ignore[method-assign]
+    metric.labels = labels  # type: ignore[method-assign,assignment]
     return metric
 
 
