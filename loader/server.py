@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import threading
 from pathlib import Path
 
 import grpc
@@ -18,7 +19,7 @@ from loader.servicer import SERVICE, LoaderServicer
 from loader.settings import LoaderSettings, message_options
 from loader.threads import WrapperThreads
 
-__all__ = ["EXIT_STUCK", "WrapperStuck", "build_server", "run", "serve"]
+__all__ = ["EXIT_STUCK", "build_server", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -54,37 +55,34 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
     log.info("worker %d serving %r on %s:%d (metrics :%d)",
              os.getpid(), plugin.service_id, settings.host, port, metrics_port)
     _announce(settings.ready_file, port, metrics_port, plugin.service_id)
-    watchdog = asyncio.create_task(_exit_when_stuck(servicer, settings.stuck_after_s))
-    stopping = asyncio.create_task(stop.wait())
+    stopped = threading.Event()
+    threading.Thread(target=_exit_when_stuck, args=(servicer, settings.stuck_after_s, stopped),
+                     name="stuck-watchdog", daemon=True).start()
     try:
-        await asyncio.wait([stopping, watchdog], return_when=asyncio.FIRST_COMPLETED)
+        await stop.wait()
     finally:
-        stopping.cancel()
-        hung = watchdog.done() and not watchdog.cancelled()
-        watchdog.cancel()
+        stopped.set()
         serving = False
         for name in ("", SERVICE):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(settings.grace_s)
         await probe.cleanup()
         threads.shutdown()
-        if not hung:  # a hung wrapper would hang wrapperFini too
-            plugin.fini()
+        plugin.fini()
         log.info("worker %d stopped", os.getpid())
-    if hung:
-        watchdog.result()  # raises WrapperStuck
 
 
-class WrapperStuck(RuntimeError):
-    """A wrapper call never returned: its thread cannot be killed, only the process."""
-
-
-async def _exit_when_stuck(servicer: LoaderServicer, stuck_after_s: float) -> None:
-    while servicer.longest_running_s() <= stuck_after_s:
-        await asyncio.sleep(min(1.0, stuck_after_s / 4))
-    log.error("a wrapper call has run for over %.0f s: the wrapper is hung; exiting so the "
-              "worker is restarted", stuck_after_s)
-    raise WrapperStuck(f"wrapper call hung for over {stuck_after_s:.0f} s")
+def _exit_when_stuck(servicer: LoaderServicer, stuck_after_s: float,
+                     stopped: threading.Event) -> None:
+    """A thread, not a task: a hung call may be holding the event loop itself (a call run
+    inline, or an async wrapper that blocks). A hung call's thread cannot be killed, and a
+    normal exit would wait for it (and hang in wrapperFini too), so the process ends here."""
+    while not stopped.wait(min(1.0, stuck_after_s / 4)):
+        if servicer.longest_running_s() > stuck_after_s:
+            log.error("a wrapper call has run for over %.0f s: the wrapper is hung; exiting "
+                      "so the worker is restarted", stuck_after_s)
+            logging.shutdown()
+            os._exit(EXIT_STUCK)
 
 
 def _announce(ready_file: Path | None, port: int, metrics_port: int, service_id: str) -> None:
@@ -106,9 +104,4 @@ def run(settings: LoaderSettings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop)
 
-    try:
-        asyncio.run(main())
-    except WrapperStuck:
-        # threads running the hung wrapper would keep a normal exit waiting forever
-        logging.shutdown()
-        os._exit(EXIT_STUCK)
+    asyncio.run(main())

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -17,6 +18,7 @@ from loader.errors import AigesError, CallTimeout, InvalidRequest, WrapperFailed
 from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.outputs import checked_outputs
+from loader.placement import Placement
 from loader.plugin import Plugin
 from loader.settings import LoaderSettings
 from loader.threads import WrapperThreads
@@ -40,11 +42,17 @@ class LoaderServicer:
         self._threads = threads
         self._licence = Licence(settings.licence)
         self._started: dict[asyncio.Future[Any], float] = {}  # wrapper calls running now
+        self._inline_started: float | None = None  # a call running inline on the loop now
+        self._placement = Placement(settings.inline_under_ms / 1000)
         metrics.licence.set(settings.licence)
 
     def longest_running_s(self) -> float:
-        """How long the oldest wrapper call still running has been at it (0 when idle)."""
-        return perf_counter() - min(self._started.values()) if self._started else 0.0
+        """How long the oldest wrapper call still running has been at it (0 when idle).
+        Read from the watchdog thread: list() copies the values without releasing the GIL."""
+        starts = list(self._started.values())
+        if self._inline_started is not None:
+            starts.append(self._inline_started)
+        return perf_counter() - min(starts) if starts else 0.0
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -144,14 +152,17 @@ class LoaderServicer:
             )
         else:
             call = functools.partial(once, params, request.data, request.usr_tag, request.pers_id)
-            future = self._threads.run(call)
+            future = self._run_inline(call, started) if self._placement.inline() \
+                else self._threads.run(call)
 
         def finished(_: asyncio.Future[Any]) -> None:
             # the instance is busy until the wrapper really returns, even after a timeout
             self._licence.give_back()
             self._started.pop(future, None)
             in_flight.dec()
-            self._metrics.wrapper_duration.labels("once").observe(perf_counter() - started)
+            took = perf_counter() - started
+            self._placement.record(took)
+            self._metrics.wrapper_duration.labels("once").observe(took)
 
         self._started[future] = started
         future.add_done_callback(finished)
@@ -173,10 +184,23 @@ class LoaderServicer:
                 f"wrapperOnceExec raised {type(e).__name__}: {e}", Code.WRAPPER_EXEC
             ) from None
 
+    def _run_inline(self, call: Callable[[], Any], started: float) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inline_started = started
+        try:
+            future.set_result(call())
+        except Exception as error:  # reported like a threaded call's failure
+            future.set_exception(error)
+        finally:
+            self._inline_started = None
+        return future
+
 
 async def _outcome(future: asyncio.Future[Any], timeout: float | None) -> Any:
     """The wrapper's result, waiting at most `timeout`; giving up (or being cancelled) leaves
     the call itself running, as asyncio.wait_for(shield(...)) would, at a third of its cost."""
+    if future.done():  # ran inline
+        return future.result()
     loop = asyncio.get_running_loop()
     waiter = loop.create_future()
 

@@ -41,6 +41,8 @@ class LoaderSettings:
     grace_s: float = 5.0
     # a wrapper call running this long is hung: the worker exits so it can be restarted
     stuck_after_s: float = 300.0
+    # a sync wrapper call this short runs on the event loop instead of a thread (0: never)
+    inline_under_ms: float = 0.5
     ready_file: Path | None = None
 
     @classmethod
@@ -66,5 +68,7 @@ class LoaderSettings:
             grace_s=layers.get("grace_s", "loader.grace_s", cls.grace_s, float),
             stuck_after_s=layers.get("stuck_after_s", "loader.stuck_after_s", cls.stuck_after_s,
                                      float),
+            inline_under_ms=layers.get("inline_under_ms", "loader.inline_under_ms",
+                                       cls.inline_under_ms, float),
             ready_file=Path(cli["ready_file"]) if cli.get("ready_file") else None,
         )

@@ -254,6 +254,25 @@ def test_hung_wrapper_worker_is_replaced_and_serving_resumes(tmp_path: Path) -> 
         assert "the wrapper is hung" in small.log_text()
 
 
+def test_short_calls_move_inline_and_a_hung_inline_call_is_still_caught(tmp_path: Path) -> None:
+    env = {"ATHENA_LOADER_STUCK_AFTER_S": "1.5"}
+    with serve(tmp_path, [FAULTY], "--workers", "1", "--timeout-s", "1", env=env) as small:
+        def ran_on() -> str:
+            return str(faulty(small, "thread").json()["payload"]["result"]["text"])
+
+        assert ran_on().startswith("wrapper-")  # a new wrapper's calls start on threads
+        for _ in range(80):  # a streak of short calls
+            assert faulty(small, "ok").status_code == 200
+        assert ran_on() == "MainThread"
+        # this one holds the event loop: the watchdog thread must still end the worker
+        assert_error(faulty(small, "sleep", seconds="3600"), 504, 10102)
+        deadline = time.monotonic() + 30
+        while faulty(small, "ok").status_code != 200:
+            assert time.monotonic() < deadline, small.log_text()
+            time.sleep(0.2)
+        assert "the wrapper is hung" in small.log_text()
+
+
 def test_a_lone_wrappers_config_also_sets_the_gateway_header_pass(tmp_path: Path) -> None:
     with serve(tmp_path, [FAULTY], "--workers", "1") as small:
         body = aiges_body("faulty", {"text": text_item("x")}, {"mode": "params"},

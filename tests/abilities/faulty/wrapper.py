@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from aiges_embed import DataListCls, Response, ResponseData
@@ -45,6 +46,8 @@ class Wrapper:
             return _text("result", repr(sorted(self.config.items())))
         if mode == "params":
             return _text("result", repr(sorted(params.items())))
+        if mode == "thread":  # where the loader ran this call
+            return _text("result", threading.current_thread().name)
         key = "surprise" if mode == "undeclared" else "result"
         return _text(key, "ok")
 
