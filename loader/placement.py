@@ -23,4 +23,5 @@ class Placement:
         return self._budget_s > 0 and self._short_in_a_row >= STREAK
 
     def record(self, seconds: float) -> None:
+        """Called from wrapper threads too: a lost update under a race only shifts a streak."""
         self._short_in_a_row = self._short_in_a_row + 1 if seconds < self._budget_s else 0
