@@ -33,7 +33,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2, help="times the matrix is repeated")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds timed per cell")
+    parser.add_argument("--duration", type=float, default=2.5, help="seconds timed per cell")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds discarded per cell")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
     parser.add_argument("--sizes", nargs="*", type=int, default=list(SIZES),
