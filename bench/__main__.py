@@ -108,7 +108,7 @@ def _document(rows: dict[Any, dict[str, Any]], found: list[dict[str, Any]],
     ]
     if scaling is not None:
         one, two = scale["spin x1 REST"], scale["spin x2 REST"]
-        lines += ["#### Scaling: CPU-bound wrapper (about 10 ms of Python per call), "
+        lines += ["#### Scaling: CPU-bound wrapper (about 20 ms of Python per call), "
                   "REST, 16 B, c=16", "",
                   "| workers | req/s | p50 ms | p99 ms |", "|---|---|---|---|",
                   f"| 1 | {one['rps']:.1f} | {one['p50_ms']:.1f} | {one['p99_ms']:.1f} |",

@@ -83,7 +83,8 @@ async def _read_body(request: web.Request) -> bytes | bytearray:
             return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise TooLarge(f"request body exceeds the {limit}-byte limit") from None
-    first = await request.content.readany()
+    # readchunk, not readany: readany joins whatever chunks are buffered (a copy)
+    first, _ = await request.content.readchunk()
     if len(first) == length:
         return first  # it came in one piece: parse it where it is
     # copy: the one the gateway keeps, of aiohttp's chunks into one buffer the parser can read
@@ -92,7 +93,7 @@ async def _read_body(request: web.Request) -> bytes | bytearray:
     with memoryview(body) as view:
         view[:filled] = first
         while filled < length:
-            chunk = await request.content.readany()
+            chunk, _ = await request.content.readchunk()
             if not chunk or filled + len(chunk) > length:
                 break
             view[filled:filled + len(chunk)] = chunk
@@ -137,10 +138,33 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     except grpc.aio.AioRpcError as error:
         raise from_rpc_error(error, settings.retry_after_s) from None
     # outputs are views into reply, base64-encoded straight into the JSON bytes (the encode
-    # is the only pass over them); aiohttp sends those bytes as they are
+    # is the only pass over them)
     text = to_json(reply, call.accepts)
+    del reply
     request.app[METRICS].payload_bytes.labels("out").inc(len(text))
-    return web.Response(body=text, content_type="application/json", charset="utf-8")
+    return await _answer(request, text)
+
+
+_JSON = "application/json"
+_SLICE = 256 * 1024  # a body this size or larger goes out in slices of this size
+
+
+async def _answer(request: web.Request, body: bytes) -> web.StreamResponse:
+    """Send a big body in slices of one view, waiting for each to drain: asyncio's transport
+    copies whatever the socket does not take at once into its buffer, so handing it 22 MB at
+    once meant copying most of it (and Python 3.11 first joins headers and body: one more)."""
+    if len(body) < _SLICE:
+        return web.Response(body=body, content_type=_JSON, charset="utf-8")
+    response = web.StreamResponse()
+    response.content_type = _JSON
+    response.charset = "utf-8"
+    response.content_length = len(body)
+    await response.prepare(request)
+    with memoryview(body) as view:
+        for start in range(0, len(body), _SLICE):
+            await response.write(view[start:start + _SLICE])
+    await response.write_eof()
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
