@@ -153,32 +153,28 @@ def _v2_targets(label: str, http: int, grpc_port: int) -> list[Target]:
     ]
 
 
-def _triton(workdir: Path) -> Built:
-    http, grpc_port = free_port(), free_port()
-    server = Server("Triton", ["bash", str(PEERS / "triton" / "start_triton.sh"),
-                               str(http), str(grpc_port)],
-                    http_ready(f"http://127.0.0.1:{http}/v2/health/ready"),
-                    workdir / "triton.log", cwd=ROOT)
-    return [server], lambda: _v2_targets("Triton", http, grpc_port)
+def _v2_peer(label: str, command: Callable[[int, int], list[str]],
+             ready_path: str) -> Callable[[Path], Built]:
+    """A V2-protocol peer started by `command(http_port, grpc_port)`."""
+    def build(workdir: Path) -> Built:
+        http, grpc_port = free_port(), free_port()
+        server = Server(label, command(http, grpc_port),
+                        http_ready(f"http://127.0.0.1:{http}{ready_path}"),
+                        workdir / f"{label.lower()}.log", cwd=ROOT)
+        return [server], lambda: _v2_targets(label, http, grpc_port)
+
+    return build
 
 
-def _pytriton(workdir: Path) -> Built:
-    http, grpc_port = free_port(), free_port()
-    server = Server("PyTriton", [str(VENVS / "triton" / "bin" / "python"),
-                                 str(PEERS / "triton" / "pytriton_echo.py"),
-                                 "--http-port", str(http), "--grpc-port", str(grpc_port)],
-                    http_ready(f"http://127.0.0.1:{http}/v2/models/echo/ready"),
-                    workdir / "pytriton.log", cwd=ROOT)
-    return [server], lambda: _v2_targets("PyTriton", http, grpc_port)
-
-
-def _mlserver(workdir: Path) -> Built:
-    http, grpc_port = free_port(), free_port()
-    server = Server("MLServer", ["bash", str(PEERS / "mlserver" / "start_mlserver.sh"),
-                                 str(http), str(grpc_port)],
-                    http_ready(f"http://127.0.0.1:{http}/v2/models/echo/ready"),
-                    workdir / "mlserver.log", cwd=ROOT)
-    return [server], lambda: _v2_targets("MLServer", http, grpc_port)
+_triton = _v2_peer("Triton", lambda http, grpc_port: [
+    "bash", str(PEERS / "triton" / "start_triton.sh"), str(http), str(grpc_port)],
+    "/v2/health/ready")
+_pytriton = _v2_peer("PyTriton", lambda http, grpc_port: [
+    str(VENVS / "triton" / "bin" / "python"), str(PEERS / "triton" / "pytriton_echo.py"),
+    "--http-port", str(http), "--grpc-port", str(grpc_port)], "/v2/models/echo/ready")
+_mlserver = _v2_peer("MLServer", lambda http, grpc_port: [
+    "bash", str(PEERS / "mlserver" / "start_mlserver.sh"), str(http), str(grpc_port)],
+    "/v2/models/echo/ready")
 
 
 ECHO = str(ROOT / "wrappers" / "echo" / "wrapper.py")
