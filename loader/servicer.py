@@ -163,8 +163,11 @@ class LoaderServicer:
             in_flight.dec()
             self._metrics.wrapper_duration.labels("once").observe(perf_counter() - started)
 
-        self._started[future] = started
-        future.add_done_callback(finished)
+        if future.done():  # ran inline: give the instance back now, not on a later loop turn
+            finished(future)
+        else:
+            self._started[future] = started
+            future.add_done_callback(finished)
         try:
             return await _outcome(future, timeout)
         except TimeoutError:
