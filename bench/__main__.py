@@ -1,6 +1,6 @@
 """`make bench`: ours, the raw stack, Triton, PyTriton and MLServer side by side, one run.
 
-    python -m bench                      # the full matrix (about 12 minutes)
+    python -m bench                      # the full matrix (about 11 minutes)
     python -m bench --quick --peers      # one round of short windows, no peers: a smoke run
     python -m bench --peers triton       # only some peers
 """
