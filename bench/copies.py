@@ -22,6 +22,7 @@ import grpc
 
 from bench.procs import Server, free_port, tree_peak_rss
 from bench.targets import ATHENA, ROOT
+from loader.settings import message_options
 from loader.v1 import loader_pb2
 
 __all__ = ["audit", "audit_markdown"]
@@ -29,8 +30,7 @@ __all__ = ["audit", "audit_markdown"]
 SIZE = 64 << 20
 _SOURCE = ROOT / "bench" / "copyaudit" / "memcopies.c"
 _WRAPPER = ROOT / "bench" / "abilities" / "oneway" / "wrapper.py"
-_OPTIONS = [("grpc.max_send_message_length", 256 << 20),
-            ("grpc.max_receive_message_length", 256 << 20)]
+_OPTIONS = message_options(256 << 20)
 
 
 @dataclass

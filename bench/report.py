@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,7 +147,3 @@ def machine() -> dict[str, Any]:
     memory = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
     return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(int(memory) / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version()}
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -109,7 +110,7 @@ def _raw(workdir: Path) -> Built:
     upstream = f"127.0.0.1:{echo}"
     servers = [
         Server("raw echo", [*module, "echo", "--port", str(echo)],
-               _grpc_ready(upstream), workdir / "raw-echo.log", cwd=ROOT),
+               _tcp_ready(echo), workdir / "raw-echo.log", cwd=ROOT),
         Server("raw proxy", [*module, "proxy", "--port", str(proxy), "--upstream", upstream],
                _tcp_ready(proxy), workdir / "raw-proxy.log", cwd=ROOT),
         Server("raw rest", [*module, "rest", "--port", str(rest), "--upstream", upstream],
@@ -128,8 +129,6 @@ def _raw(workdir: Path) -> Built:
 
 
 def _tcp_ready(port: int) -> Callable[[], bool]:
-    import socket
-
     def ready() -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -138,9 +137,6 @@ def _tcp_ready(port: int) -> Callable[[], bool]:
             return False
     return ready
 
-
-def _grpc_ready(address: str) -> Callable[[], bool]:
-    return _tcp_ready(int(address.rsplit(":", 1)[1]))
 
 
 def _v2_targets(label: str, http: int, grpc_port: int) -> list[Target]:

@@ -10,11 +10,11 @@ import grpc
 
 from bench.bodies import Bodies, payload
 from bench.targets import Target
+from loader.settings import message_options
 
 __all__ = ["verify"]
 
-_OPTIONS = [("grpc.max_send_message_length", 128 << 20),
-            ("grpc.max_receive_message_length", 128 << 20)]
+_OPTIONS = message_options(128 << 20)
 
 
 def verify(target: Target, bodies: Bodies) -> None:

@@ -37,13 +37,13 @@ class WrapperThreads:
             raise RuntimeError("the wrapper threads are shut down")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._lock:
-            if self._idle == 0 and len(self._threads) < self._size:
+            if self._idle:
+                self._idle -= 1  # an idle thread takes this call
+            elif len(self._threads) < self._size:
                 thread = threading.Thread(target=self._work, daemon=True,
                                           name=f"{self._name}-{len(self._threads)}")
                 self._threads.append(thread)
                 thread.start()
-            else:
-                self._idle -= 1 if self._idle else 0
         self._jobs.put((future, call))
         return future
 

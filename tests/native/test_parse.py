@@ -20,6 +20,7 @@ from .wire import (
     START_GROUP,
     VARINT,
     assert_parses_like_protobuf,
+    damage,
     group,
     length_delimited,
     native_view,
@@ -190,20 +191,7 @@ def test_random_tag_soup_gets_protobufs_verdict(raw: bytes) -> None:
 
 @st.composite
 def mutated_calls(draw: st.DrawFn) -> bytes:
-    raw = bytearray(draw(raw_calls | call_requests.map(lambda m: m.SerializeToString())))
-    for _ in range(draw(st.integers(1, 3))):
-        at = draw(st.integers(0, len(raw)))
-        how = draw(st.sampled_from(["truncate", "flip", "insert", "delete"]))
-        if how == "truncate":
-            del raw[at:]
-        elif how == "insert":
-            raw.insert(at, draw(st.integers(0, 255)))
-        elif at < len(raw):
-            if how == "flip":
-                raw[at] ^= 1 << draw(st.integers(0, 7))
-            else:
-                del raw[at]
-    return bytes(raw)
+    return damage(draw, draw(raw_calls | call_requests.map(lambda m: m.SerializeToString())))
 
 
 @settings(deadline=None)

@@ -22,7 +22,7 @@ from .test_parse import (
     unknown_field,
     varint_field,
 )
-from .wire import length_delimited
+from .wire import damage, length_delimited
 
 texts = st.text(max_size=12)
 int32s = st.integers(-(2**31), 2**31 - 1)
@@ -73,20 +73,7 @@ def native_outcome(raw: bytes) -> Any:
 
 @st.composite
 def damaged(draw: st.DrawFn) -> bytes:
-    raw = bytearray(draw(raw_responses | responses.map(lambda m: m.SerializeToString())))
-    for _ in range(draw(st.integers(1, 3))):
-        at = draw(st.integers(0, len(raw)))
-        how = draw(st.sampled_from(["truncate", "flip", "insert", "delete"]))
-        if how == "truncate":
-            del raw[at:]
-        elif how == "insert":
-            raw.insert(at, draw(st.integers(0, 255)))
-        elif at < len(raw):
-            if how == "flip":
-                raw[at] ^= 1 << draw(st.integers(0, 7))
-            else:
-                del raw[at]
-    return bytes(raw)
+    return damage(draw, draw(raw_responses | responses.map(lambda m: m.SerializeToString())))
 
 
 @settings(deadline=None)

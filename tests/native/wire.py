@@ -6,6 +6,7 @@ from typing import Any
 
 import aiges_embed
 from google.protobuf.message import DecodeError as ProtobufDecodeError
+from hypothesis import strategies as st
 
 from loader.v1 import loader_pb2
 
@@ -85,3 +86,21 @@ def assert_parses_like_protobuf(raw: bytes) -> CallView | None:
     expected = protobuf_outcome(raw)
     assert native_outcome(raw) == expected, raw.hex()
     return expected
+
+
+def damage(draw: st.DrawFn, message: bytes) -> bytes:
+    """message with one to three random truncations, bit flips, insertions or deletions."""
+    raw = bytearray(message)
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(raw)))
+        how = draw(st.sampled_from(["truncate", "flip", "insert", "delete"]))
+        if how == "truncate":
+            del raw[at:]
+        elif how == "insert":
+            raw.insert(at, draw(st.integers(0, 255)))
+        elif at < len(raw):
+            if how == "flip":
+                raw[at] ^= 1 << draw(st.integers(0, 7))
+            else:
+                del raw[at]
+    return bytes(raw)
