@@ -33,10 +33,11 @@ prometheus:
 test: setup prometheus
 	$(PY) -m pytest
 
-# regenerate loader/v1 from proto/ (the generated code is committed, never hand-edited)
+# regenerate loader/v1 from proto/ (the generated code is committed, never hand-edited; no
+# _grpc stubs: both hops register raw-bytes handlers and call methods by path)
 proto:
 	$(PY) -m pip install -q grpcio-tools==1.85.1
-	$(PY) -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. --pyi_out=. \
+	$(PY) -m grpc_tools.protoc -I proto --python_out=. --pyi_out=. \
 	    proto/loader/v1/loader.proto
 
 lint: setup

@@ -22,8 +22,8 @@ import grpc
 
 from bench.procs import Server, free_port, tree_peak_rss
 from bench.targets import ATHENA, ROOT
-from loader.settings import message_options
 from loader.v1 import loader_pb2
+from loader.v1.wire import message_options
 
 __all__ = ["audit", "audit_markdown"]
 

@@ -10,7 +10,7 @@ import grpc
 
 from bench.bodies import Bodies, payload
 from bench.targets import Target
-from loader.settings import message_options
+from loader.v1.wire import message_options
 
 __all__ = ["verify"]
 

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -15,9 +13,9 @@ from gateway.metrics import GatewayMetrics
 from gateway.routes import METRICS, SETTINGS, UPSTREAMS, add_routes, error_middleware
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
-from loader.probe import bound_port
+from loader.process import write_ready_file
 
-__all__ = ["make_app", "run_gateway", "write_ready_file"]
+__all__ = ["make_app", "run_gateway"]
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +32,6 @@ def make_app(settings: GatewaySettings, metrics: GatewayMetrics, upstreams: Upst
     return app
 
 
-def write_ready_file(path: Path | None, info: Mapping[str, Any]) -> None:
-    if path is None:
-        return
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(info))
-    partial.replace(path)  # atomic: a reader never sees half a file
-
-
 async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
                       extra_ready_info: Mapping[str, Any] | None = None) -> None:
     metrics = GatewayMetrics()
@@ -51,7 +41,7 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
-    http_port = bound_port(site)
+    http_port = int(runner.addresses[0][1])  # the port really bound (0 asks for any)
     edge, grpc_port, health = await start_edge(upstreams, settings, metrics)
     for ability in upstreams.abilities():
         log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import signal
 import sys
+
+from loader.process import setup_logging, stop_event, tune_allocator
 
 __all__ = ["main"]
 
@@ -85,26 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("ATHENA_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
 async def _serve(args: argparse.Namespace) -> None:
     from gateway.app import run_gateway
     from gateway.settings import GatewaySettings
-    from loader.settings import default_config_for
+    from loader.config import default_config_for
     from loader.supervisor import Supervisor, WorkerSpec
 
-    stop = _stop_event()
+    stop = stop_event()
     extra = ("--licence", str(args.licence)) if args.licence else ()
     # one wrapper: its aiges.toml also configures the gateway ([gateway], [aiges] headerPass)
     gateway_config = args.config or (
@@ -128,7 +115,7 @@ async def _gateway(args: argparse.Namespace) -> None:
     if not settings.workers:
         raise SystemExit("athena gateway: give the workers with --worker HOST:PORT "
                          "(or [gateway] workers in the config, or ATHENA_GATEWAY_WORKERS)")
-    await run_gateway(settings, _stop_event())
+    await run_gateway(settings, stop_event())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,9 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                   for spec in getattr(args, kind)]
         return call(args.target, inputs, args.param, args.accept, args.ability, args.out_dir,
                     args.timeout)
-    _logging()
+    setup_logging("gateway")
     from loader.config import ConfigError
-    from loader.memory import tune_allocator
     from loader.supervisor import WorkerFailed
 
     tune_allocator()

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
-from gateway.translate import DATA_KEYS, infer_type
+from gateway.translate import infer_type
+from loader.v1.wire import ABILITY_METADATA, CALL_METHOD, DATA_KEYS, TYPE_NAMES
 
 __all__ = ["Input", "call", "parse_input"]
 
@@ -118,8 +119,8 @@ def _call_grpc(target: str, ability: str | None, inputs: Sequence[Input],
                ) -> _Result:
     import grpc
 
-    from loader.status import aiges_code_from
     from loader.v1 import loader_pb2
+    from loader.v1.status import aiges_code_from
 
     request = loader_pb2.CallRequest(
         params=params,
@@ -127,9 +128,9 @@ def _call_grpc(target: str, ability: str | None, inputs: Sequence[Input],
                                 desc=i.attrs, data=i.data) for i in inputs],
         accepts=[_grpc_accept(loader_pb2, name, attrs) for name, attrs in accepts.items()],
     )
-    metadata = [("athena-ability", ability)] if ability else None
+    metadata = [(ABILITY_METADATA, ability)] if ability else None
     with grpc.insecure_channel(target) as channel:
-        stub = channel.unary_unary("/loader.v1.Loader/Call",
+        stub = channel.unary_unary(CALL_METHOD,
                                    request_serializer=loader_pb2.CallRequest.SerializeToString,
                                    response_deserializer=loader_pb2.CallResponse.FromString)
         try:
@@ -137,8 +138,7 @@ def _call_grpc(target: str, ability: str | None, inputs: Sequence[Input],
         except grpc.RpcError as error:
             code = aiges_code_from(error.trailing_metadata())  # type: ignore[attr-defined]
             return f"error {code}: {error.details()} (gRPC {error.code().name})"  # type: ignore[attr-defined]
-    kinds = {number: name for name, number in DATA_KEYS.items()}
-    return reply.sid, [(o.key, kinds.get(o.type, "text"), o.data, dict(o.desc))
+    return reply.sid, [(o.key, TYPE_NAMES.get(o.type, "text"), o.data, dict(o.desc))
                        for o in reply.outputs]
 
 

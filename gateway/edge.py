@@ -1,34 +1,22 @@
 """Public gRPC edge: loader.v1 calls from clients, forwarded to a worker as raw bytes."""
 from __future__ import annotations
 
+import logging
 from time import perf_counter
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, GatewayFault, NotFound
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
-from loader.settings import message_options
-from loader.status import to_rpc_status
 from loader.v1 import loader_pb2
+from loader.v1.wire import ABILITY_METADATA, SERVICE, message_options
 
-__all__ = ["ABILITY_METADATA", "start_edge"]
+__all__ = ["start_edge"]
 
-# which ability a gRPC call is for; optional when the gateway serves exactly one
-ABILITY_METADATA = "athena-ability"
-
-# the gateway's own failures, as gRPC clients should see them
-_GRPC_STATUS = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    404: grpc.StatusCode.NOT_FOUND,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    502: grpc.StatusCode.UNAVAILABLE,
-    503: grpc.StatusCode.UNAVAILABLE,
-    504: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
+log = logging.getLogger(__name__)
 
 
 class _Edge:
@@ -40,7 +28,7 @@ class _Edge:
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
-            "loader.v1.Loader",
+            SERVICE,
             {
                 # no deserializer: the bytes a client sent are the bytes the worker gets
                 "Call": grpc.unary_unary_rpc_method_handler(self.call),
@@ -78,10 +66,10 @@ class _Edge:
             await context.abort(error.code(), error.details() or "",
                                 tuple(error.trailing_metadata() or ()))
             raise
-        except GatewayError as error:
-            status = _GRPC_STATUS.get(error.http_status, grpc.StatusCode.INTERNAL)
-            code = status.name
-            await context.abort_with_status(to_rpc_status(status, error.code, error.message))
+        except Exception as error:
+            failure = _as_gateway_error(error)
+            code = failure.grpc_status.name
+            await context.abort_with_status(failure.rpc_status())
             raise
         finally:
             self._metrics.grpc_requests.labels("Call", code).inc()
@@ -89,16 +77,23 @@ class _Edge:
 
     async def describe(self, request: loader_pb2.DescribeRequest,
                        context: grpc.aio.ServicerContext) -> loader_pb2.Ability:
+        code = "OK"
         try:
-            ability = self._ability(context)
-        except GatewayError as error:
-            self._metrics.grpc_requests.labels("Describe", "NOT_FOUND").inc()
-            await context.abort_with_status(
-                to_rpc_status(grpc.StatusCode.NOT_FOUND, error.code, error.message)
-            )
+            return self._ability(context)
+        except Exception as error:
+            failure = _as_gateway_error(error)
+            code = failure.grpc_status.name
+            await context.abort_with_status(failure.rpc_status())
             raise
-        self._metrics.grpc_requests.labels("Describe", "OK").inc()
-        return ability
+        finally:
+            self._metrics.grpc_requests.labels("Describe", code).inc()
+
+
+def _as_gateway_error(error: Exception) -> GatewayError:
+    if isinstance(error, GatewayError):
+        return error
+    log.exception("unexpected gateway failure in a gRPC call")
+    return GatewayFault("internal gateway error; see the gateway log")
 
 
 async def start_edge(
@@ -112,3 +107,4 @@ async def start_edge(
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     return server, port, health_servicer
+

@@ -1,81 +1,135 @@
-"""Gateway errors, and the one table from gRPC status to HTTP status and AIGES code."""
+"""Gateway errors: each class carries its HTTP status, gRPC status and AIGES code.
+
+    GatewayError                 HTTP  gRPC                 code
+    ├── BadRequest               400   INVALID_ARGUMENT     10163, 10000, 10001 or 10107
+    ├── NotFound                 404   NOT_FOUND            10404
+    ├── MethodNotAllowed         405   UNIMPLEMENTED        10163
+    ├── TooLarge                 413   RESOURCE_EXHAUSTED   10413
+    ├── AllBusy                  429   RESOURCE_EXHAUSTED   10110  every worker at its licence
+    ├── AbilityFailed            500   INTERNAL             the worker's code (wrapper, output)
+    ├── GatewayFault             500   INTERNAL             10500  a bug here, never the wrapper's
+    ├── WorkerLost               502   UNAVAILABLE          10109  the worker died holding the call
+    ├── NoWorker                 503   UNAVAILABLE          10503
+    └── DeadlineExceeded         504   DEADLINE_EXCEEDED    10102
+
+The HTTP routes and the public gRPC edge read these attributes; nothing else maps. A worker's
+own gRPC status reaches gRPC clients untouched, and HTTP clients through `from_worker`, which
+picks the class for it.
+"""
 from __future__ import annotations
 
 import grpc
 
-from loader.codes import Code
-from loader.status import aiges_code_from
+from loader.v1.codes import Code
+from loader.v1.status import aiges_code_from, to_rpc_status
 
 __all__ = [
-    "BadRequest", "GatewayError", "NoWorker", "NotFound", "TooLarge", "WorkerLost",
-    "from_rpc_error",
+    "AbilityFailed", "AllBusy", "BadRequest", "DeadlineExceeded", "GatewayError", "GatewayFault",
+    "MethodNotAllowed", "NoWorker", "NotFound", "TooLarge", "WorkerLost", "from_worker",
 ]
 
 
 class GatewayError(Exception):
     http_status = 500
-    default_code: int = Code.WRAPPER_EXEC
+    grpc_status = grpc.StatusCode.INTERNAL
+    default_code: int = Code.GATEWAY_FAULT
 
-    def __init__(self, message: str, code: int | None = None, *, http_status: int | None = None,
+    def __init__(self, message: str, code: int | None = None, *,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = self.default_code if code is None else code
-        if http_status is not None:
-            self.http_status = http_status
         self.headers = headers or {}
+
+    def rpc_status(self) -> grpc.Status:
+        return to_rpc_status(self.grpc_status, self.code, self.message)
 
 
 class BadRequest(GatewayError):
     http_status = 400
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
     default_code = Code.REQUEST_JSON
 
 
 class NotFound(GatewayError):
     http_status = 404
+    grpc_status = grpc.StatusCode.NOT_FOUND
     default_code = Code.ROUTE_NOT_FOUND
+
+
+class MethodNotAllowed(GatewayError):
+    http_status = 405
+    grpc_status = grpc.StatusCode.UNIMPLEMENTED
+    default_code = Code.REQUEST_JSON
 
 
 class TooLarge(GatewayError):
     http_status = 413
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_code = Code.BODY_TOO_LARGE
 
 
-class NoWorker(GatewayError):
-    http_status = 503
-    default_code = Code.NO_WORKER
+class AllBusy(GatewayError):
+    """Every worker of the ability refused at its licence."""
+
+    http_status = 429
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_code = Code.NO_FREE_INSTANCE
+
+
+class AbilityFailed(GatewayError):
+    """The worker reported the failure: its wrapper's code, or the contract it broke."""
+
+    default_code = Code.WRAPPER_EXEC
+
+
+class GatewayFault(GatewayError):
+    """A bug in the gateway itself; the client is told so, and the log has the traceback."""
 
 
 class WorkerLost(GatewayError):
     """The worker's process went away while it held the request."""
 
     http_status = 502
+    grpc_status = grpc.StatusCode.UNAVAILABLE
     default_code = Code.WRAPPER_CRASHED
 
 
-# gRPC status -> (HTTP status, AIGES code when the worker sent none)
-_FROM_GRPC: dict[grpc.StatusCode, tuple[int, int]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: (400, Code.REQUEST_CONVERSION),
-    grpc.StatusCode.NOT_FOUND: (404, Code.ROUTE_NOT_FOUND),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, Code.NO_FREE_INSTANCE),
-    grpc.StatusCode.DEADLINE_EXCEEDED: (504, Code.ONCE_TIMEOUT),
-    grpc.StatusCode.UNAVAILABLE: (503, Code.NO_WORKER),
-    grpc.StatusCode.CANCELLED: (503, Code.NO_WORKER),
-    grpc.StatusCode.INTERNAL: (500, Code.WRAPPER_EXEC),
-    grpc.StatusCode.UNKNOWN: (500, Code.WRAPPER_EXEC),
+class NoWorker(GatewayError):
+    http_status = 503
+    grpc_status = grpc.StatusCode.UNAVAILABLE
+    default_code = Code.NO_WORKER
+
+
+class DeadlineExceeded(GatewayError):
+    http_status = 504
+    grpc_status = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_code = Code.ONCE_TIMEOUT
+
+
+# a worker's gRPC status -> the error it is for HTTP clients (code: the worker's, else the
+# class's, else the one given here)
+_FROM_WORKER: dict[grpc.StatusCode, tuple[type[GatewayError], int | None]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: (BadRequest, Code.REQUEST_CONVERSION),
+    grpc.StatusCode.NOT_FOUND: (NotFound, None),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (AllBusy, None),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (DeadlineExceeded, None),
+    grpc.StatusCode.UNAVAILABLE: (NoWorker, None),
+    grpc.StatusCode.CANCELLED: (NoWorker, None),
 }
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError, retry_after_s: int) -> GatewayError:
+def from_worker(error: grpc.aio.AioRpcError, retry_after_s: int) -> GatewayError:
+    """What an HTTP client hears for a status a worker ended a call with."""
     status = error.code()
     sent_code = aiges_code_from(error.trailing_metadata())
     message = error.details() or status.name.lower()
     if sent_code is None and status is grpc.StatusCode.RESOURCE_EXHAUSTED:
         # not a worker at its licence (that one carries 10110): gRPC's message size limit
         return TooLarge(f"{message}: raise [gateway]/[loader] max_message_mb to allow it")
-    http_status, default_code = _FROM_GRPC.get(status, (500, Code.WRAPPER_EXEC))
-    code = sent_code or default_code
     if status is grpc.StatusCode.DEADLINE_EXCEEDED and sent_code is None:
         message = "the ability did not answer within the request deadline"
-    headers = {"Retry-After": str(retry_after_s)} if http_status in (429, 503) else {}
-    return GatewayError(message, code, http_status=http_status, headers=headers)
+    kind, code = _FROM_WORKER.get(status, (AbilityFailed, None))
+    retry = kind.http_status in (AllBusy.http_status, NoWorker.http_status)
+    return kind(message, sent_code or code,
+                headers={"Retry-After": str(retry_after_s)} if retry else None)

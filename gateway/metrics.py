@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from loader.metrics import LATENCY_BUCKETS, remember_children
+from loader.process import LATENCY_BUCKETS, remember_children
 
 __all__ = ["GatewayMetrics"]
 

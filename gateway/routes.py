@@ -11,12 +11,20 @@ from aiohttp import web
 from athena_codec import JSONError, parse_request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.errors import BadRequest, GatewayError, NotFound, TooLarge, from_rpc_error
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    GatewayFault,
+    MethodNotAllowed,
+    NotFound,
+    TooLarge,
+    from_worker,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.translate import to_call, to_json
 from gateway.upstream import Upstreams
-from loader.codes import Code
+from loader.v1.codes import Code
 
 __all__ = ["METRICS", "SETTINGS", "UPSTREAMS", "add_routes", "error_middleware"]
 
@@ -25,6 +33,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", GatewaySettings)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
+ABILITY = "athena.ability"  # request key: the ability an ability route resolved to, or None
 
 _FIXED_ROUTES = ("/healthz", "/readyz", "/metrics", "/v1/abilities")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -35,10 +44,12 @@ def error_body(code: int, message: str, sid: str = "") -> dict[str, object]:
 
 
 def _route_label(request: web.Request) -> str:
+    """The route's pattern for metrics (raw paths would explode their cardinality); an
+    ability route's ability is kept on the request, so the handler need not look it up again."""
     if request.path in _FIXED_ROUTES:
         return request.path
-    ability = request.app[UPSTREAMS].by_route(request.path)
-    return ability.route if ability else "unmatched"  # raw paths would explode cardinality
+    ability = request[ABILITY] = request.app[UPSTREAMS].by_route(request.path)
+    return ability.route if ability else "unmatched"
 
 
 @web.middleware
@@ -56,15 +67,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             error_body(error.code, error.message, request.get("sid", "")),
             status=error.http_status, headers=error.headers,
         )
-    except web.HTTPException as error:
+    except web.HTTPException as error:  # aiohttp's own refusals carry an HTTP status only
         code = Code.ROUTE_NOT_FOUND if error.status == 404 else Code.REQUEST_JSON
         response = web.json_response(error_body(code, error.reason), status=error.status)
     except Exception:
         log.exception("unexpected gateway failure on %s", request.path)
-        response = web.json_response(
-            error_body(Code.WRAPPER_EXEC, "internal gateway error; see the gateway log"),
-            status=500,
-        )
+        fault = GatewayFault("internal gateway error; see the gateway log")
+        response = web.json_response(error_body(fault.code, fault.message, request.get("sid", "")),
+                                     status=fault.http_status)
     finally:
         in_flight.dec()
     metrics.http_requests.labels(route, request.method, str(response.status)).inc()
@@ -117,14 +127,14 @@ async def _read_json(request: web.Request) -> object:
 async def ability_call(request: web.Request) -> web.StreamResponse:
     upstreams = request.app[UPSTREAMS]
     settings = request.app[SETTINGS]
-    ability = upstreams.by_route(request.path)
+    ability = request.get(ABILITY)  # looked up once, by the middleware
     if ability is None:
         known = ", ".join(sorted(a.route for a in upstreams.abilities())) or "none yet"
         raise NotFound(f"no ability at {request.path}; abilities served: {known}")
     if request.method != "POST":
-        raise GatewayError(
+        raise MethodNotAllowed(
             f"{request.method} is not supported on {request.path}: POST an AIGES JSON request",
-            Code.REQUEST_JSON, http_status=405, headers={"Allow": "POST"},
+            headers={"Allow": "POST"},
         )
     sid = f"atn{uuid.uuid4().hex}"
     request["sid"] = sid
@@ -136,7 +146,7 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     try:
         reply = await upstreams.call(ability.service_id, call.request, settings.timeout_s)
     except grpc.aio.AioRpcError as error:
-        raise from_rpc_error(error, settings.retry_after_s) from None
+        raise from_worker(error, settings.retry_after_s) from None
     # outputs are views into reply, base64-encoded straight into the JSON bytes (the encode
     # is the only pass over them)
     text = to_json(reply, call.accepts)

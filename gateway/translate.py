@@ -16,14 +16,11 @@ from aiges_embed import Payload
 from athena_codec import Base64Error, Base64Span, encode_call, parse_response, render_json
 
 from gateway.errors import BadRequest
-from loader.codes import Code
+from loader.v1.codes import Code
+from loader.v1.wire import DATA_KEYS, DATA_ONCE, TYPE_NAMES
 
-__all__ = ["DATA_KEYS", "Accept", "Call", "infer_type", "to_call", "to_json"]
+__all__ = ["Accept", "Call", "infer_type", "to_call", "to_json"]
 
-# the key inside a payload item that carries its data, and the AIGES data type it means
-DATA_KEYS: dict[str, int] = {"text": 0, "audio": 1, "image": 2, "video": 3}
-_TYPE_KEYS = {number: name for name, number in DATA_KEYS.items()}
-_ONCE = 3
 _INT32 = range(-(2**31), 2**31)
 
 # (key, data type or None when unknown, attributes) of one output the client asked for
@@ -94,7 +91,6 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str]) ->
                              Code.BAD_PARAMETER)
         elif value is not None:
             params[key] = _scalar(value)
-    params["sid"] = sid
     if not payload:
         raise BadRequest("payload is empty: send at least one input", Code.REQUEST_CONVERSION)
     inputs: list[_Input] = []
@@ -119,7 +115,7 @@ def _encode(sid: str, params: dict[str, str], inputs: list[_Input], accepts: lis
         return encode_call(None, sid, params, inputs, accepts)
     except Base64Error as error:
         name, data_type = inputs[error.index][:2]
-        raise BadRequest(f"payload {name!r}: {_TYPE_KEYS[data_type]} is not valid base64",
+        raise BadRequest(f"payload {name!r}: {TYPE_NAMES[data_type]} is not valid base64",
                          Code.REQUEST_CONVERSION) from None
 
 
@@ -168,7 +164,7 @@ def _input(name: str, item: Any) -> _Input:
 
 
 def _status(name: str, item: Mapping[str, Any]) -> int:
-    status = item.get("status", _ONCE)
+    status = item.get("status", DATA_ONCE)
     try:
         number = int(status)
     except (TypeError, ValueError, OverflowError):
@@ -186,14 +182,20 @@ def to_json(response: bytes, accepts: Sequence[Accept]) -> bytes:
     asked = {key: attrs for key, _, attrs in accepts}
     payload: dict[str, Any] = {}
     for key, data_type, status, desc, data in outputs:
-        kind = _TYPE_KEYS.get(data_type, "text")
+        kind = _kind_of(data_type)
         item: dict[str, Any] = {**asked.get(key, {}), **desc}
         item.update(seq="0", status=str(status))
         item[kind] = _rendered(data, kind, item)
         payload[key] = item
-    header = {"code": 0, "message": "success", "sid": sid, "status": _ONCE}
+    header = {"code": 0, "message": "success", "sid": sid, "status": DATA_ONCE}
     # the one pass over each payload: views are base64-encoded straight into the JSON bytes
     return render_json({"header": header, "payload": payload})
+
+
+def _kind_of(data_type: int) -> str:
+    """The payload key an output travels under (types without one, such as per, as text)."""
+    name = TYPE_NAMES.get(data_type, "text")
+    return name if name in DATA_KEYS else "text"
 
 
 def _rendered(data: Payload, kind: str, item: dict[str, Any]) -> str | Payload:

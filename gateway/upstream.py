@@ -12,21 +12,17 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.errors import GatewayError, NoWorker, WorkerLost
+from gateway.errors import AllBusy, GatewayError, NoWorker, WorkerLost
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
-from loader.codes import Code
-from loader.settings import message_options
-from loader.status import aiges_code_from
 from loader.v1 import loader_pb2
+from loader.v1.codes import Code
+from loader.v1.status import aiges_code_from
+from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, SERVICE, message_options
 
-__all__ = ["CALL_METHOD", "DESCRIBE_METHOD", "Endpoint", "Upstreams"]
+__all__ = ["Endpoint", "Upstreams"]
 
 log = logging.getLogger(__name__)
-
-CALL_METHOD = "/loader.v1.Loader/Call"
-DESCRIBE_METHOD = "/loader.v1.Loader/Describe"
-_SERVICE = "loader.v1.Loader"
 
 
 def _worker_full(error: grpc.aio.AioRpcError) -> bool:
@@ -67,7 +63,7 @@ class Endpoint:
     async def probe(self, timeout: float) -> None:
         try:
             reply = await self._health.Check(
-                health_pb2.HealthCheckRequest(service=_SERVICE), timeout=timeout
+                health_pb2.HealthCheckRequest(service=SERVICE), timeout=timeout
             )
             serving = reply.status == health_pb2.HealthCheckResponse.SERVING
             if serving and self.ability is None:
@@ -166,10 +162,9 @@ class Upstreams:
         """What the client hears when no worker could take the call."""
         retry_after = {"Retry-After": str(self._settings.retry_after_s)}
         if last_error is not None and _worker_full(last_error):
-            return GatewayError(
+            return AllBusy(
                 f"every worker of {service_id!r} is at its licence ({len(tried)} tried); "
-                f"retry after {self._settings.retry_after_s} s",
-                Code.NO_FREE_INSTANCE, http_status=429, headers=retry_after)
+                f"retry after {self._settings.retry_after_s} s", headers=retry_after)
         detail = f" (last tried: {last_error.details()})" if last_error is not None else ""
         return NoWorker(f"no worker of {service_id!r} is reachable right now{detail}",
                         headers=retry_after)

@@ -2,20 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
-import logging
-import os
-import signal
 import sys
 
 from loader.config import ConfigError
 from loader.errors import WrapperLoadError
+from loader.process import die_with_parent, setup_logging, tune_allocator
 from loader.settings import LoaderSettings
 
 __all__ = ["add_arguments", "main", "run_from_args"]
-
-PARENT_ENV = "ATHENA_PARENT_PID"
-_PR_SET_PDEATHSIG = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,12 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    _die_with_parent()
-    logging.basicConfig(
-        level=os.environ.get("ATHENA_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s",
-    )
-    from loader.memory import tune_allocator
+    die_with_parent()
+    setup_logging("worker")
     from loader.server import run  # imported late: `--help` must not need grpc or the wrapper
 
     tune_allocator()
@@ -56,17 +46,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"athena loader: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-def _die_with_parent() -> None:
-    """A worker started by `athena serve` must not outlive it (the original's children did)."""
-    parent = os.environ.get(PARENT_ENV)
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != int(parent):  # the parent died before prctl took effect
-        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

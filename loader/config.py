@@ -10,13 +10,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["ConfigError", "Layers", "flatten", "read_toml"]
+__all__ = ["ConfigError", "Layers", "default_config_for", "flatten", "read_toml"]
 
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the key and where it came from."""
+
+
+def default_config_for(wrapper: str) -> Path | None:
+    """aiges.toml beside wrapper.py, the way AIGES abilities ship."""
+    candidate = Path(wrapper.partition(":")[0]).parent / "aiges.toml"
+    return candidate if candidate.is_file() else None
 
 
 def read_toml(path: Path | None) -> dict[str, Any]:

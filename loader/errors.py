@@ -1,36 +1,47 @@
-"""Worker-side domain errors, and the one table that maps them to gRPC statuses."""
+"""Worker errors: each class carries its AIGES code and its gRPC status, read at one boundary.
+
+    AigesError                 a call failed; the client sees code + message   INTERNAL
+    ├── InvalidRequest         the CallRequest cannot be served (10001)        INVALID_ARGUMENT
+    ├── InvalidOutput          the wrapper's output breaks the contract (10106) INTERNAL
+    ├── WrapperFailed          the wrapper returned a code or raised (109xx)   INTERNAL
+    ├── Overloaded             every licensed instance is busy (10110)         RESOURCE_EXHAUSTED
+    └── CallTimeout            the deadline passed first (10102)               DEADLINE_EXCEEDED
+    WrapperLoadError           the worker cannot start (import, adapt, init)
+
+The servicer is that boundary: it turns an AigesError into `error.rpc_status()`, the status
+whose details carry the AIGES code (loader.v1.status). Nothing else maps.
+"""
 from __future__ import annotations
 
 import grpc
 
-from loader.codes import Code
-from loader.status import to_rpc_status
+from loader.v1.codes import Code
+from loader.v1.status import to_rpc_status
 
 __all__ = [
-    "AigesError",
-    "CallTimeout",
-    "InvalidOutput",
-    "InvalidRequest",
-    "Overloaded",
-    "WrapperFailed",
-    "WrapperLoadError",
-    "rpc_status_of",
+    "AigesError", "CallTimeout", "InvalidOutput", "InvalidRequest", "Overloaded",
+    "WrapperFailed", "WrapperLoadError",
 ]
 
 
 class AigesError(Exception):
-    """An error a client should see, with its AIGES code."""
+    """An error a client should see, with its AIGES code and the gRPC status it travels as."""
 
     default_code: int = Code.WRAPPER_EXEC
+    grpc_status: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = self.default_code if code is None else code
 
+    def rpc_status(self) -> grpc.Status:
+        return to_rpc_status(self.grpc_status, self.code, self.message)
+
 
 class InvalidRequest(AigesError):
     default_code = Code.REQUEST_CONVERSION
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class InvalidOutput(AigesError):
@@ -43,25 +54,13 @@ class WrapperFailed(AigesError):
 
 class Overloaded(AigesError):
     default_code = Code.NO_FREE_INSTANCE
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class CallTimeout(AigesError):
     default_code = Code.ONCE_TIMEOUT
+    grpc_status = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 class WrapperLoadError(Exception):
     """The wrapper could not be imported, adapted or initialised: the worker cannot start."""
-
-
-_GRPC_STATUS: dict[type[AigesError], grpc.StatusCode] = {
-    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    InvalidOutput: grpc.StatusCode.INTERNAL,
-    WrapperFailed: grpc.StatusCode.INTERNAL,
-    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    CallTimeout: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
-
-
-def rpc_status_of(error: AigesError) -> tuple[grpc.StatusCode, grpc.Status]:
-    code = _GRPC_STATUS.get(type(error), grpc.StatusCode.INTERNAL)
-    return code, to_rpc_status(code, error.code, error.message)

@@ -1,36 +1,11 @@
 """Worker metrics: gRPC requests in, wrapper calls out, payload bytes both ways."""
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
 
-__all__ = ["LATENCY_BUCKETS", "LoaderMetrics", "remember_children"]
+from loader.process import LATENCY_BUCKETS, remember_children
 
-M = TypeVar("M", bound=MetricWrapperBase)
-
-# from sub-millisecond echo calls to model calls of tens of seconds; shared by every hop so
-# latencies compare bucket for bucket
-LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-)
-
-
-def remember_children(metric: M) -> M:
-    """prometheus_client's labels() validates the values and takes a lock on every call; a
-    request path asks for the same few children every time, so look each up once."""
-    children: dict[tuple[str, ...], Any] = {}
-    look_up = metric.labels
-
-    def labels(*values: str) -> Any:
-        child = children.get(values)
-        if child is None:
-            child = children[values] = look_up(*values)
-        return child
-
-    metric.labels = labels  # type: ignore[method-assign,assignment]
-    return metric
+__all__ = ["LoaderMetrics"]
 
 
 class LoaderMetrics:

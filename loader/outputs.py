@@ -4,15 +4,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from loader.codes import Code
 from loader.errors import InvalidOutput, WrapperFailed
+from loader.v1.wire import TYPE_NAMES
 
 __all__ = ["Accept", "checked_outputs"]
 
 # (key, data type or None when unknown, attributes) as aiges_embed.parse_call returns them
 Accept = tuple[str, "int | None", dict[str, str]]
-
-_TYPE_NAMES = {0: "text", 1: "audio", 2: "image", 3: "video", 4: "per"}
 
 
 def checked_outputs(
@@ -41,8 +39,7 @@ def checked_outputs(
         actual = int(getattr(output, "type", 0) or 0)
         if expected is not None and actual != expected:
             raise InvalidOutput(
-                f"wrapper produced output {key!r} as {_TYPE_NAMES.get(actual, actual)}, "
-                f"the request asked for {_TYPE_NAMES.get(expected, expected)}",
-                Code.INVALID_OUTPUT,
+                f"wrapper produced output {key!r} as {TYPE_NAMES.get(actual, actual)}, "
+                f"the request asked for {TYPE_NAMES.get(expected, expected)}"
             )
     return outputs

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiges_embed
 
-from loader.codes import Code
 from loader.errors import WrapperLoadError
+from loader.v1.codes import Code
 
 __all__ = ["OnceCall", "Plugin"]
 

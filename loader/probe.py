@@ -1,13 +1,12 @@
 """Worker HTTP side door: /metrics for Prometheus, /healthz and /readyz for probes."""
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-__all__ = ["bound_port", "start_probe"]
+__all__ = ["start_probe"]
 
 
 async def start_probe(
@@ -34,11 +33,4 @@ async def start_probe(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    return runner, bound_port(site)
-
-
-def bound_port(site: web.TCPSite) -> int:
-    """The port a site really bound (port 0 asks the OS to pick one)."""
-    server = site._server  # aiohttp keeps the asyncio server here; it knows the real port
-    assert isinstance(server, asyncio.Server) and server.sockets
-    return int(server.sockets[0].getsockname()[1])
+    return runner, int(runner.addresses[0][1])  # the port really bound (0 asks for any)

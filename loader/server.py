@@ -2,22 +2,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import signal
 import threading
-from pathlib import Path
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from loader.engine import OnceEngine
 from loader.metrics import LoaderMetrics
 from loader.plugin import Plugin
 from loader.probe import start_probe
-from loader.servicer import SERVICE, LoaderServicer
-from loader.settings import LoaderSettings, message_options
+from loader.process import stop_event, write_ready_file
+from loader.servicer import LoaderServicer
+from loader.settings import LoaderSettings
 from loader.threads import WrapperThreads
+from loader.v1.wire import SERVICE, message_options
 
 __all__ = ["EXIT_STUCK", "build_server", "run", "serve"]
 
@@ -43,7 +44,9 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
     log.info("wrapper %s loaded as ability %r", settings.wrapper, plugin.service_id)
     metrics = LoaderMetrics()
     threads = WrapperThreads(settings.licence)
-    servicer = LoaderServicer(plugin, settings, metrics, threads)
+    engine = None if plugin.once is None else OnceEngine(
+        plugin, settings.licence, settings.inline_under_ms, metrics, threads)
+    servicer = LoaderServicer(plugin, settings, metrics, engine)
     server, health_servicer, port = build_server(settings, servicer)
     await server.start()
     serving = True
@@ -54,9 +57,12 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("worker %d serving %r on %s:%d (metrics :%d)",
              os.getpid(), plugin.service_id, settings.host, port, metrics_port)
-    _announce(settings.ready_file, port, metrics_port, plugin.service_id)
+    write_ready_file(settings.ready_file, {"pid": os.getpid(), "port": port,
+                                           "metrics_port": metrics_port,
+                                           "service_id": plugin.service_id})
     stopped = threading.Event()
-    threading.Thread(target=_exit_when_stuck, args=(servicer, settings.stuck_after_s, stopped),
+    longest = engine.longest_running_s if engine is not None else (lambda: 0.0)
+    threading.Thread(target=_exit_when_stuck, args=(longest, settings.stuck_after_s, stopped),
                      name="stuck-watchdog", daemon=True).start()
     try:
         await stop.wait()
@@ -72,36 +78,21 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
         log.info("worker %d stopped", os.getpid())
 
 
-def _exit_when_stuck(servicer: LoaderServicer, stuck_after_s: float,
+def _exit_when_stuck(longest_running_s: Callable[[], float], stuck_after_s: float,
                      stopped: threading.Event) -> None:
     """A thread, not a task: a hung call may be holding the event loop itself (a call run
     inline, or an async wrapper that blocks). A hung call's thread cannot be killed, and a
     normal exit would wait for it (and hang in wrapperFini too), so the process ends here."""
     while not stopped.wait(min(1.0, stuck_after_s / 4)):
-        if servicer.longest_running_s() > stuck_after_s:
+        if longest_running_s() > stuck_after_s:
             log.error("a wrapper call has run for over %.0f s: the wrapper is hung; exiting "
                       "so the worker is restarted", stuck_after_s)
             logging.shutdown()
             os._exit(EXIT_STUCK)
 
 
-def _announce(ready_file: Path | None, port: int, metrics_port: int, service_id: str) -> None:
-    """Tell whoever started us which ports we bound (port 0 means the OS picked them)."""
-    if ready_file is None:
-        return
-    info = {"pid": os.getpid(), "port": port, "metrics_port": metrics_port,
-            "service_id": service_id}
-    partial = ready_file.with_suffix(".partial")
-    partial.write_text(json.dumps(info))
-    partial.replace(ready_file)  # atomic: a reader never sees half a file
-
-
 def run(settings: LoaderSettings) -> None:
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
+        await serve(settings, stop_event())
 
     asyncio.run(main())

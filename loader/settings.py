@@ -6,23 +6,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loader.config import Layers, boolean, flatten, port, positive_int, read_toml
+from loader.config import (
+    Layers,
+    boolean,
+    default_config_for,
+    flatten,
+    port,
+    positive_int,
+    read_toml,
+)
 
-__all__ = ["LoaderSettings", "default_config_for", "message_options"]
+__all__ = ["LoaderSettings"]
 
 MIB = 1024 * 1024
-
-
-def message_options(limit: int) -> list[tuple[str, int]]:
-    """gRPC channel/server options for the message size limit (gRPC's 4 MiB default would
-    refuse ordinary images and audio)."""
-    return [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
-
-
-def default_config_for(wrapper: str) -> Path | None:
-    """aiges.toml beside wrapper.py, the way AIGES abilities ship."""
-    candidate = Path(wrapper.partition(":")[0]).parent / "aiges.toml"
-    return candidate if candidate.is_file() else None
 
 
 @dataclass(frozen=True)

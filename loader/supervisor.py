@@ -4,14 +4,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loader.cli import PARENT_ENV
+from loader.process import child_environment
 
 __all__ = ["Supervisor", "WorkerFailed", "WorkerSpec"]
 
@@ -107,8 +106,7 @@ class Supervisor:
                 "--ready-file", str(worker.ready_file), *worker.spec.extra_args]
         if worker.spec.config:
             args += ["--config", worker.spec.config]
-        env = {**os.environ, PARENT_ENV: str(os.getpid())}
-        worker.process = await asyncio.create_subprocess_exec(*args, env=env)
+        worker.process = await asyncio.create_subprocess_exec(*args, env=child_environment())
         await self._await_ready(worker)
         info = json.loads(worker.ready_file.read_text())
         # a restarted worker binds the same ports, so the gateway's address list stays true

@@ -9,8 +9,8 @@ from typing import Any
 
 from gateway.errors import BadRequest
 from gateway.translate import DATA_KEYS, infer_type
-from loader.codes import Code
 from loader.v1 import loader_pb2
+from loader.v1.codes import Code
 
 _TYPE_KEYS = {number: name for name, number in DATA_KEYS.items()}
 
@@ -58,7 +58,6 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str]
                              Code.BAD_PARAMETER)
         elif value is not None:
             params[key] = _scalar(value)
-    params["sid"] = sid
     if not payload:
         raise BadRequest("payload is empty: send at least one input", Code.REQUEST_CONVERSION)
     inputs = [_input(name, item) for name, item in payload.items()]

@@ -7,8 +7,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from loader.status import aiges_code_from
 from loader.v1 import loader_pb2
+from loader.v1.status import aiges_code_from
 from tests.support import ABILITIES, ROOT, Stack, serve
 
 

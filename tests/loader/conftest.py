@@ -8,28 +8,30 @@ from typing import Any
 import grpc
 import pytest
 
+from loader.engine import OnceEngine
 from loader.metrics import LoaderMetrics
 from loader.plugin import Plugin
 from loader.server import build_server
 from loader.servicer import LoaderServicer
-from loader.settings import LoaderSettings, message_options
+from loader.settings import LoaderSettings
 from loader.threads import WrapperThreads
 from loader.v1 import loader_pb2
+from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, message_options
 
 
 class Worker:
-    def __init__(self, channel: grpc.aio.Channel, servicer: LoaderServicer,
+    def __init__(self, channel: grpc.aio.Channel, engine: OnceEngine | None,
                  metrics: LoaderMetrics) -> None:
-        self.servicer = servicer
+        self.engine = engine
         self.metrics = metrics
         self.call = channel.unary_unary(
-            "/loader.v1.Loader/Call",
+            CALL_METHOD,
             request_serializer=loader_pb2.CallRequest.SerializeToString,
             response_deserializer=loader_pb2.CallResponse.FromString,
         )
-        self.call_raw = channel.unary_unary("/loader.v1.Loader/Call")
+        self.call_raw = channel.unary_unary(CALL_METHOD)
         self.describe = channel.unary_unary(
-            "/loader.v1.Loader/Describe",
+            DESCRIBE_METHOD,
             request_serializer=loader_pb2.DescribeRequest.SerializeToString,
             response_deserializer=loader_pb2.Ability.FromString,
         )
@@ -42,13 +44,15 @@ async def running_worker(wrapper: str, **overrides: Any) -> AsyncIterator[Worker
     plugin.init(dict(settings.wrapper_config))
     metrics = LoaderMetrics()
     threads = WrapperThreads(settings.licence)
-    servicer = LoaderServicer(plugin, settings, metrics, threads)
+    engine = None if plugin.once is None else OnceEngine(
+        plugin, settings.licence, settings.inline_under_ms, metrics, threads)
+    servicer = LoaderServicer(plugin, settings, metrics, engine)
     server, _, port = build_server(settings, servicer)
     await server.start()
     options = message_options(settings.max_message_bytes)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
-            yield Worker(channel, servicer, metrics)
+            yield Worker(channel, engine, metrics)
     finally:
         await server.stop(None)
         threads.shutdown()

@@ -27,36 +27,3 @@ def test_a_zero_budget_never_runs_inline() -> None:
         placement.record(0)
     assert not placement.inline()
 
-
-async def test_inline_calls_give_their_licence_back_at_once() -> None:
-    """Back-to-back inline calls never yield to the event loop: an instance handed back only
-    on a later loop turn would make the licence run out after `licence` calls."""
-    from loader.metrics import LoaderMetrics
-    from loader.plugin import Plugin
-    from loader.servicer import LoaderServicer
-    from loader.settings import LoaderSettings
-    from loader.threads import WrapperThreads
-    from loader.v1 import loader_pb2
-
-    settings = LoaderSettings.load({"wrapper": "wrappers/echo/wrapper.py", "licence": 2})
-    plugin = Plugin.load(settings.wrapper, None)
-    plugin.init({})
-    threads = WrapperThreads(settings.licence)
-    servicer = LoaderServicer(plugin, settings, LoaderMetrics(), threads)
-    request = loader_pb2.CallRequest(
-        sid="s", inputs=[loader_pb2.Data(key="k", type=1, status=3, data=b"x")]
-    ).SerializeToString()
-
-    class Context:
-        def time_remaining(self) -> float:
-            return 30.0
-
-        async def abort_with_status(self, status: object) -> None:
-            raise AssertionError(f"call failed: {status}")
-
-    try:
-        for _ in range(STREAK * 3):  # threads first, then inline once the streak is there
-            reply = loader_pb2.CallResponse.FromString(await servicer.call(request, Context()))
-            assert reply.outputs[0].data == b"x"
-    finally:
-        threads.shutdown()

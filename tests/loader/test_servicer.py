@@ -9,8 +9,8 @@ import pytest
 
 from loader.errors import WrapperLoadError
 from loader.plugin import Plugin
-from loader.status import aiges_code_from
 from loader.v1 import loader_pb2
+from loader.v1.status import aiges_code_from
 from tests.loader.conftest import text_request
 from tests.support import ABILITIES, ROOT
 
@@ -124,7 +124,7 @@ async def test_corrupt_request_bytes_are_invalid_argument_10001(worker) -> None:
 async def test_call_over_the_licence_is_refused_at_once_with_10110(worker) -> None:
     async with worker(FAULTY, licence=1) as w:
         slow = asyncio.ensure_future(w.call(text_request("x", mode="sleep", seconds="1")))
-        while w.servicer._licence.in_use == 0:
+        while w.engine.in_use == 0:
             await asyncio.sleep(0.01)
         status, code, _ = await _error_of(w.call(text_request("x")))
         assert (status, code) == (grpc.StatusCode.RESOURCE_EXHAUSTED, 10110)

@@ -22,6 +22,7 @@ class Code(IntEnum):
     ROUTE_NOT_FOUND = 10404
     # Ours: AIGES has no code for these; chosen to echo the HTTP status they travel with.
     BODY_TOO_LARGE = 10413
+    GATEWAY_FAULT = 10500  # a fault in the gateway itself, never reported as the wrapper's
     NO_WORKER = 10503
     WRAPPER_INIT = 10901
     WRAPPER_FINI = 10902

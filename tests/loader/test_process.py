@@ -1,9 +1,9 @@
-"""The allocator tuning every athena process applies at start."""
+"""The process kit every athena process starts with: allocator tuning, the ready file."""
 from __future__ import annotations
 
 import pytest
 
-from loader.memory import tune_allocator
+from loader.process import tune_allocator
 
 
 def test_allocator_is_tuned_on_glibc() -> None:

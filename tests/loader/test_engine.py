@@ -1,0 +1,136 @@
+"""The once-call engine on its own: licence, placement, threads, deadline, no gRPC."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiges_embed
+import pytest
+
+from loader.engine import OnceEngine
+from loader.errors import CallTimeout, Overloaded, WrapperFailed
+from loader.metrics import LoaderMetrics
+from loader.placement import STREAK
+from loader.plugin import Plugin
+from loader.threads import WrapperThreads
+from loader.v1 import loader_pb2
+from tests.support import ABILITIES, ROOT
+
+FAULTY = str(ABILITIES / "faulty" / "wrapper.py")
+ASYNC = str(ABILITIES / "variants" / "async_wrapper.py")
+ECHO = str(ROOT / "wrappers" / "echo" / "wrapper.py")
+
+
+@asynccontextmanager
+async def engine_for(wrapper: str, licence: int = 4, inline_under_ms: float = 0.0
+                     ) -> AsyncIterator[tuple[OnceEngine, LoaderMetrics]]:
+    plugin = Plugin.load(wrapper)
+    plugin.init({})
+    metrics = LoaderMetrics()
+    threads = WrapperThreads(licence)
+    try:
+        yield OnceEngine(plugin, licence, inline_under_ms, metrics, threads), metrics
+    finally:
+        threads.shutdown()
+        plugin.fini()
+
+
+def request(text: str = "x") -> aiges_embed.DataListCls:
+    wire = loader_pb2.CallRequest(
+        sid="s", inputs=[loader_pb2.Data(key="text", type=0, status=3, data=text.encode())]
+    ).SerializeToString()
+    return aiges_embed.parse_call(wire).data
+
+
+def output_text(response: aiges_embed.Response) -> str:
+    data = response.list[0].data  # setData keeps what the wrapper gave: str or bytes-like
+    return data if isinstance(data, str) else bytes(data).decode()
+
+
+async def run(engine: OnceEngine, timeout: float | None = 10.0, **params: str
+              ) -> aiges_embed.Response:
+    return await engine.run(dict(params), request(), "", 0, timeout)
+
+
+async def test_sync_calls_run_on_wrapper_threads_while_inline_is_off() -> None:
+    async with engine_for(FAULTY) as (engine, _):
+        for _ in range(STREAK + 1):
+            assert output_text(await run(engine, mode="thread")).startswith("wrapper-")
+
+
+async def test_short_calls_run_inline_after_a_streak_and_give_their_licence_back_at_once(
+) -> None:
+    """Back-to-back inline calls never yield to the event loop: an instance handed back only
+    on a later loop turn would make the licence run out after `licence` calls."""
+    async with engine_for(FAULTY, licence=2, inline_under_ms=50) as (engine, _):
+        for _ in range(STREAK + 1):
+            await run(engine, mode="thread")
+        for _ in range(STREAK * 2):
+            assert output_text(await run(engine, mode="thread")) == "MainThread"
+            assert engine.in_use == 0
+
+
+async def test_a_call_over_the_licence_is_refused_at_once() -> None:
+    async with engine_for(FAULTY, licence=1) as (engine, _):
+        slow = asyncio.ensure_future(run(engine, mode="sleep", seconds="0.5"))
+        while engine.in_use == 0:
+            await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded) as refused:
+            await run(engine)
+        assert refused.value.code == 10110
+        assert output_text(await slow) == "ok"
+        assert output_text(await run(engine)) == "ok"
+
+
+async def test_a_call_past_its_deadline_times_out_but_keeps_its_instance_until_it_returns(
+) -> None:
+    async with engine_for(FAULTY, licence=1) as (engine, metrics):
+        with pytest.raises(CallTimeout) as late:
+            await run(engine, timeout=0.1, mode="sleep", seconds="0.6")
+        assert late.value.code == 10102 and "deadline" in late.value.message
+        assert engine.in_use == 1 and engine.longest_running_s() > 0
+        with pytest.raises(Overloaded):
+            await run(engine)
+        while engine.in_use:
+            await asyncio.sleep(0.02)
+        assert engine.longest_running_s() == 0.0
+        assert output_text(await run(engine)) == "ok"
+        assert metrics.registry.get_sample_value(
+            "athena_loader_wrapper_in_flight", {"op": "once"}) == 0
+
+
+async def test_a_raising_wrapper_is_10909_naming_the_exception() -> None:
+    async with engine_for(FAULTY) as (engine, _):
+        with pytest.raises(WrapperFailed) as failed:
+            await run(engine, mode="raise")
+    assert failed.value.code == 10909
+    assert "KeyError" in failed.value.message and "Traceback" not in failed.value.message
+
+
+async def test_async_wrappers_run_on_the_loop_and_are_cancelled_at_the_deadline() -> None:
+    async with engine_for(ASYNC, licence=1) as (engine, _):
+        assert output_text(await run(engine)) == "async:x"
+        with pytest.raises(CallTimeout):
+            await run(engine, timeout=0.05, seconds="5")
+        for _ in range(10):  # the cancelled coroutine hands its instance back in a loop turn
+            if engine.in_use == 0:
+                break
+            await asyncio.sleep(0)
+        assert engine.in_use == 0
+
+
+async def test_wrapper_time_is_observed_per_call() -> None:
+    async with engine_for(ECHO) as (engine, metrics):
+        for _ in range(3):
+            await run(engine)
+    assert metrics.registry.get_sample_value(
+        "athena_loader_wrapper_duration_seconds_count", {"op": "once"}) == 3
+
+
+def test_a_sessions_only_wrapper_has_no_once_engine() -> None:
+    plugin = Plugin.load(ECHO)
+    stream_only = Plugin(plugin.name, plugin.target, plugin.service_id, plugin.version,
+                         None, False)
+    with pytest.raises(ValueError, match="no wrapperOnceExec"):
+        OnceEngine(stream_only, 1, 0, LoaderMetrics(), WrapperThreads(1))
