@@ -1,5 +1,8 @@
-"""Once-call engine: runs wrapperOnceExec under the licence, inline or on a wrapper thread, to a
-deadline, and keeps the start times the stuck-call watchdog reads. It knows no transport."""
+"""Once-call engine: wrapperOnceExec under the licence, inline or on a thread, to a deadline.
+
+It also keeps the start times the stuck-call watchdog reads. It knows no transport: the gRPC
+servicer parses and serialises around it, and the sessions engine will sit beside it.
+"""
 from __future__ import annotations
 
 import asyncio

@@ -123,6 +123,7 @@ def _import(spec: str) -> tuple[Any, str | None]:
             raise WrapperLoadError(f"wrapper file {location!r} does not exist")
         # wrappers import their sibling modules by bare name, as under the original loader
         sys.path.insert(0, str(path.parent.resolve()))
+        _warn_of_shadowed_siblings(path.parent)
         name = f"athena_wrapper_{path.parent.name or 'root'}_{path.stem}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         if module_spec is None or module_spec.loader is None:
@@ -135,6 +136,20 @@ def _import(spec: str) -> tuple[Any, str | None]:
         return importlib.import_module(location), attr or None
     except ImportError as e:
         raise WrapperLoadError(f"cannot import wrapper module {location!r}: {e}") from e
+
+
+# the top-level packages athena installs: their names are the project's folders (see README,
+# "Packaging"), so a wrapper's own module of the same name cannot be imported by that name
+_OWN_PACKAGES = ("gateway", "loader")
+
+
+def _warn_of_shadowed_siblings(folder: Path) -> None:
+    for name in _OWN_PACKAGES:
+        if (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file():
+            log.warning("the wrapper's folder has its own %r module, but `import %s` gets "
+                        "athena's %s package, which this worker already runs; rename the "
+                        "wrapper's module (e.g. %s_%s) if the wrapper imports it",
+                        name, name, name, folder.name or "my", name)
 
 
 def _exec(run: Callable[[Any], None], module: Any, location: str) -> None:
