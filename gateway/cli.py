@@ -6,7 +6,10 @@ import asyncio
 import logging
 import sys
 
+from gateway.settings import GatewaySettings
+from loader.config import with_default
 from loader.process import setup_logging, stop_event, tune_allocator
+from loader.settings import LoaderSettings
 
 __all__ = ["main"]
 
@@ -20,14 +23,19 @@ _EXAMPLES = """examples:
 
 
 def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP port (default 8080; 0 = any free port)")
+    # help shows the dataclass defaults; argparse's stay None so file and env layers show through
+    defaults = GatewaySettings
+    parser.add_argument("--host", help=with_default("address to bind", defaults.host))
+    parser.add_argument("--port", type=int,
+                        help=with_default("HTTP port; 0 = any free port", defaults.port))
     parser.add_argument("--grpc-port", type=int, dest="grpc_port",
-                        help="public gRPC port (default 9090; 0 = any free port)")
+                        help=with_default("public gRPC port; 0 = any free port",
+                                          defaults.grpc_port))
     parser.add_argument("--timeout-s", type=float, dest="timeout_s",
-                        help="deadline of one call through the gateway (default 30)")
+                        help=with_default("deadline in seconds of one call through the gateway",
+                                          defaults.timeout_s))
     parser.add_argument("--max-body-mb", type=int, dest="max_body_mb",
-                        help="largest HTTP request body in MiB (default 96)")
+                        help=with_default("largest HTTP request body in MiB", defaults.max_body_mb))
     parser.add_argument("--ready-file", dest="ready_file",
                         help="write the bound ports as JSON here once serving")
 
@@ -47,10 +55,12 @@ def _parser() -> argparse.ArgumentParser:
                     "Each wrapper's aiges.toml (beside wrapper.py) configures it.")
     serve.add_argument("wrappers", nargs="+", metavar="WRAPPER",
                        help="a wrapper.py path (or module:attr); several serve several abilities")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes per wrapper")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes per wrapper (default %(default)s)")
     serve.add_argument("--config", help="TOML config for every wrapper and the gateway "
                                         "(default: aiges.toml beside each wrapper.py)")
-    serve.add_argument("--licence", type=int, help="concurrent calls per worker ([fc] max)")
+    serve.add_argument("--licence", type=int, help=with_default(
+        "concurrent calls per worker, [fc] max", LoaderSettings.licence))
     _gateway_arguments(serve)
 
     gateway = commands.add_parser(
@@ -81,13 +91,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="ask for this output (default: every output)")
     call.add_argument("--ability", help="with grpc://, which ability (service id)")
     call.add_argument("--out-dir", dest="out_dir", help="save outputs as files here")
-    call.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    call.add_argument("--timeout", type=float, default=60.0, help="seconds (default %(default)g)")
     return parser
 
 
 async def _serve(args: argparse.Namespace) -> None:
     from gateway.app import run_gateway
-    from gateway.settings import GatewaySettings
     from loader.config import default_config_for
     from loader.supervisor import Supervisor, WorkerSpec
 
@@ -109,7 +118,6 @@ async def _serve(args: argparse.Namespace) -> None:
 
 async def _gateway(args: argparse.Namespace) -> None:
     from gateway.app import run_gateway
-    from gateway.settings import GatewaySettings
 
     settings = GatewaySettings.load(vars(args))
     if not settings.workers:

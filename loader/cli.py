@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from loader.config import ConfigError
+from loader.config import ConfigError, with_default
 from loader.errors import WrapperLoadError
 from loader.process import die_with_parent, setup_logging, tune_allocator
 from loader.settings import LoaderSettings
@@ -13,22 +13,27 @@ __all__ = ["add_arguments", "main", "run_from_args"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # help shows the dataclass defaults; argparse's stay None so file and env layers show through
+    defaults = LoaderSettings
     parser.add_argument("wrapper", help="path to wrapper.py, or module:attr")
     parser.add_argument("--config", help="TOML config; default: aiges.toml beside wrapper.py")
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="gRPC port (default 0: any free port)")
+    parser.add_argument("--host", help=with_default("address to bind", defaults.host))
+    parser.add_argument("--port", type=int,
+                        help=with_default("gRPC port; 0 = any free port", defaults.port))
     parser.add_argument("--metrics-port", type=int, dest="metrics_port",
-                        help="HTTP port for /metrics, /healthz, /readyz (default 0: any)")
+                        help=with_default("HTTP port for /metrics, /healthz, /readyz; 0 = any",
+                                          defaults.metrics_port))
     parser.add_argument("--licence", type=int,
-                        help="concurrent wrapper calls admitted ([fc] max, default 4)")
+                        help=with_default("concurrent wrapper calls admitted, [fc] max",
+                                          defaults.licence))
     parser.add_argument("--service-id", dest="service_id",
                         help="ability id (default: the wrapper's serviceId, else its folder name)")
     parser.add_argument("--route", help="HTTP route (default /<version>/private/<serviceId>)")
     parser.add_argument("--max-message-mb", type=int, dest="max_message_mb",
-                        help="largest gRPC message in MiB (default 128)")
+                        help=with_default("largest gRPC message in MiB", defaults.max_message_mb))
     parser.add_argument("--stuck-after-s", type=float, dest="stuck_after_s",
-                        help="exit (to be restarted) when a wrapper call runs this long "
-                             "(default 300)")
+                        help=with_default("exit (to be restarted) when a wrapper call runs this "
+                                          "many seconds", defaults.stuck_after_s))
     parser.add_argument("--ready-file", dest="ready_file",
                         help="once serving, write {pid, port, metrics_port, service_id} here")
 

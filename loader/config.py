@@ -7,12 +7,18 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["ConfigError", "Layers", "default_config_for", "flatten", "read_toml"]
+__all__ = [
+    "ConfigError", "Key", "Layers", "boolean", "default_config_for", "flatten", "keys",
+    "port_number", "positive_int", "read_toml", "setting", "with_default",
+]
 
 T = TypeVar("T")
+
+_KEY = "athena.key"  # the dataclass field metadata entry that holds its Key
 
 
 class ConfigError(ValueError):
@@ -53,6 +59,33 @@ def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+class Key(NamedTuple):
+    """Where a layered setting is found in aiges.toml ('table.key') and how its text is read."""
+
+    file_key: str
+    convert: Callable[[Any], Any]
+
+
+def setting(default: T, file_key: str, convert: Callable[[Any], T]) -> T:
+    """A settings-dataclass field that `Layers.read` looks up; the default is written only here.
+
+    The field's name is also its command-line option (`--max-body-mb`) and, upper-cased after
+    the prefix, its environment variable (`ATHENA_GATEWAY_MAX_BODY_MB`).
+    """
+    return field(default=default, metadata={_KEY: Key(file_key, convert)})
+
+
+def keys(settings: type) -> dict[str, Key]:
+    """The `setting()` fields of a settings dataclass, by field name."""
+    return {f.name: f.metadata[_KEY] for f in fields(settings) if _KEY in f.metadata}
+
+
+def with_default(text: str, default: object) -> str:
+    """argparse help ending in the settings dataclass's default, so no help restates it."""
+    shown = f"{default:g}" if isinstance(default, float) else default
+    return f"{text} (default {shown})"
+
+
 class Layers:
     """Looks one setting up through file, environment and command line, converting once."""
 
@@ -82,6 +115,11 @@ class Layers:
                 return self._convert(convert, section[key], f"config [{table}] {key}")
         return default
 
+    def read(self, settings: type) -> dict[str, Any]:
+        """Every `setting()` field of the dataclass `settings`, its own default lowest."""
+        return {name: self.get(name, key.file_key, getattr(settings, name), key.convert)
+                for name, key in keys(settings).items()}
+
     @staticmethod
     def _convert(convert: Callable[[Any], T], value: Any, where: str) -> T:
         try:
@@ -97,7 +135,7 @@ def positive_int(value: Any) -> int:
     return number
 
 
-def port(value: Any) -> int:
+def port_number(value: Any) -> int:
     number = int(value)
     if not 0 <= number <= 65535:
         raise ValueError("must be a port number 0..65535 (0 = any free port)")

@@ -11,9 +11,10 @@ from loader.config import (
     boolean,
     default_config_for,
     flatten,
-    port,
+    port_number,
     positive_int,
     read_toml,
+    setting,
 )
 
 __all__ = ["LoaderSettings"]
@@ -23,48 +24,40 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class LoaderSettings:
+    """A `setting()` field's default is its one copy: load() and --help read it from here."""
+
     wrapper: str
     config_path: Path | None = None
     wrapper_config: Mapping[str, str] = field(default_factory=dict)
-    host: str = "127.0.0.1"
-    port: int = 0
-    metrics_port: int = 0
-    licence: int = 4
-    max_message_bytes: int = 128 * MIB
-    service_id: str | None = None
-    route: str | None = None
-    text_as_bytes: bool = True
-    grace_s: float = 5.0
+    host: str = setting("127.0.0.1", "loader.host", str)
+    port: int = setting(0, "loader.port", port_number)
+    metrics_port: int = setting(0, "loader.metrics_port", port_number)
+    licence: int = setting(4, "fc.max", positive_int)
+    max_message_mb: int = setting(128, "loader.max_message_mb", positive_int)
+    service_id: str | None = setting(None, "loader.service_id", str)
+    route: str | None = setting(None, "loader.route", str)
+    text_as_bytes: bool = setting(True, "loader.text_as_bytes", boolean)
+    grace_s: float = setting(5.0, "loader.grace_s", float)
     # a wrapper call running this long is hung: the worker exits so it can be restarted
-    stuck_after_s: float = 300.0
+    stuck_after_s: float = setting(300.0, "loader.stuck_after_s", float)
     # a sync wrapper call this short runs on the event loop instead of a thread (0: never)
-    inline_under_ms: float = 0.5
+    inline_under_ms: float = setting(0.5, "loader.inline_under_ms", float)
     ready_file: Path | None = None
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * MIB
 
     @classmethod
     def load(cls, cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> LoaderSettings:
         wrapper = str(cli["wrapper"])
         config_path = Path(cli["config"]) if cli.get("config") else default_config_for(wrapper)
         file = read_toml(config_path)
-        layers = Layers(file, cli, "ATHENA_LOADER_", env)
         section = file.get("wrapper", {})
         return cls(
             wrapper=wrapper,
             config_path=config_path,
             wrapper_config=flatten(section) if isinstance(section, Mapping) else {},
-            host=layers.get("host", "loader.host", cls.host, str),
-            port=layers.get("port", "loader.port", cls.port, port),
-            metrics_port=layers.get("metrics_port", "loader.metrics_port", cls.metrics_port, port),
-            licence=layers.get("licence", "fc.max", cls.licence, positive_int),
-            max_message_bytes=MIB
-            * layers.get("max_message_mb", "loader.max_message_mb", 128, positive_int),
-            service_id=layers.get("service_id", "loader.service_id", None, str),
-            route=layers.get("route", "loader.route", None, str),
-            text_as_bytes=layers.get("text_as_bytes", "loader.text_as_bytes", True, boolean),
-            grace_s=layers.get("grace_s", "loader.grace_s", cls.grace_s, float),
-            stuck_after_s=layers.get("stuck_after_s", "loader.stuck_after_s", cls.stuck_after_s,
-                                     float),
-            inline_under_ms=layers.get("inline_under_ms", "loader.inline_under_ms",
-                                       cls.inline_under_ms, float),
             ready_file=Path(cli["ready_file"]) if cli.get("ready_file") else None,
+            **Layers(file, cli, "ATHENA_LOADER_", env).read(cls),
         )
