@@ -23,7 +23,9 @@ DataOnce: Final = 3
 Once: Final = 3
 
 class DecodeError(ValueError):
-    """Malformed loader.v1 wire bytes; the message names the problem and its byte offset."""
+    """Malformed loader.v1 wire bytes; the message names the message and field path being
+    decoded, the problem and its byte offset:
+    "CallRequest.inputs[1].desc.key: truncated length at byte 40"."""
 
 class Payload:
     """Read-only view into the bytes of a parsed request; no copy.

@@ -32,14 +32,17 @@ class Base64Span:
     @property
     def owner(self) -> Buffer:
         """The body the span was parsed from."""
+    def is_valid(self) -> bool:
+        """Whether encode_call would decode this span without a Base64Error: the same strict
+        rules, checked in one scan that allocates nothing."""
     def tobytes(self) -> bytes:
         """A bytes copy of the raw (still encoded, still escaped) text."""
 
 # (key, type, status, desc, data) of one CallRequest input or CallResponse output
 InputSpec: TypeAlias = tuple[str, int, int, Mapping[str, str], Base64Span | Buffer]
 OutputSpec: TypeAlias = tuple[str, int, int, dict[str, str], Payload]
-# (key, type or None when absent, attrs) of one Accept
-AcceptSpec: TypeAlias = tuple[str, int | None, Mapping[str, str]]
+# (key, type or None when absent[, attrs]) of one Accept; encode_call does not send the attrs
+AcceptSpec: TypeAlias = tuple[str, int | None] | tuple[str, int | None, Mapping[str, str]]
 
 def parse_request(body: Buffer) -> Any:
     """Parse a JSON body as json.loads does, except that every string at
@@ -60,12 +63,15 @@ def encode_call(
     A Base64Span input is decoded straight into the message, accepting exactly what
     binascii.a2b_base64(strict_mode=True) accepts (an escaped '/' is the only escape allowed);
     bytes-like data is copied. body, when given, is the buffer every span must point into.
+    Each accept is written as its key and type only: the worker never reads attrs, and the
+    caller keeps them to render the reply.
     Raises Base64Error, whose .index names the input, on invalid base64.
     """
 
 def parse_response(raw: Buffer) -> tuple[str, list[OutputSpec]]:
     """Decode loader.v1.CallResponse bytes as protobuf does; each data is a read-only Payload
-    view into raw. Raises DecodeError on malformed input."""
+    view into raw. Raises DecodeError on malformed input, naming the field path and byte:
+    "CallResponse.outputs[0].type: truncated varint at byte 7"."""
 
 def render_json(document: object) -> bytes:
     """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, separators=(',', ':')).encode()

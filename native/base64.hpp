@@ -94,6 +94,14 @@ inline bool decode_quads(const std::uint8_t* src, std::size_t quads, std::uint8_
   return (seen & kBad) == 0;
 }
 
+// Whether each of `size` characters is in the alphabet ('=' is not): decode_data's verdict
+// on them, without writing anything.
+inline bool in_alphabet(const std::uint8_t* src, std::size_t size) {
+  std::uint32_t seen = 0;
+  for (std::size_t i = 0; i < size; ++i) seen |= kDecode.shifted[0][src[i]];
+  return (seen & kBad) == 0;
+}
+
 // Decodes the data characters of a base64 string (everything before its padding): complete
 // quads, then a tail of 2 or 3 characters (1 or 2 bytes). A tail of 1 is never valid.
 inline bool decode_data(const std::uint8_t* src, std::size_t size, std::uint8_t* out) {

@@ -2,28 +2,19 @@
 // once into a bytes object of its exact size. A Base64Span input is decoded straight into its
 // place in the message: the one pass over the payload on the way to the worker.
 #include <cstdint>
-#include <cstring>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
+#include "arguments.hpp"
 #include "base64.hpp"
 #include "codec.hpp"
+#include "data_message.hpp"
 #include "wire.hpp"
 
 namespace aiges::codec {
 namespace {
-
-using Entry = std::pair<std::string_view, std::string_view>;
-
-// Keeps every object the plan points into alive (and buffers unresizable) without the GIL.
-struct Pins {
-  std::vector<py::object> objects;
-  std::deque<HeldBuffer> buffers;  // a deque never moves its elements
-};
 
 // An input's data: bytes to copy, or base64 text (raw, maybe escaped) to decode.
 struct Source {
@@ -34,67 +25,34 @@ struct Source {
 };
 
 struct PlannedInput {
-  std::string_view key;
-  std::int32_t type = 0;
-  std::int32_t status = 0;
-  std::vector<Entry> desc;
+  DataHead head;
   Source data;
   std::size_t size = 0;  // of the encoded Data message
 };
 
+// No attrs: the worker never reads them, and the gateway keeps its own to render the reply.
 struct PlannedAccept {
   std::string_view key;
   std::optional<std::int32_t> type;
-  std::vector<Entry> attrs;
   std::size_t size = 0;  // of the encoded Accept message
 };
 
 struct Plan {
   std::string_view sid;
-  std::vector<Entry> params;
+  std::vector<MapEntry> params;
   std::vector<PlannedInput> inputs;
   std::vector<PlannedAccept> accepts;
   std::size_t base64_chars = 0;
 };
 
-std::string_view str_of(py::handle value, Pins& pins, const std::string& what) {
-  if (!PyUnicode_Check(value.ptr())) {
-    throw py::type_error("encode_call: " + what + " must be str, not " + type_name(value));
-  }
-  Py_ssize_t size = 0;
-  const char* bytes = PyUnicode_AsUTF8AndSize(value.ptr(), &size);
-  if (bytes == nullptr) throw py::error_already_set();
-  pins.objects.push_back(py::reinterpret_borrow<py::object>(value));
-  return {bytes, static_cast<std::size_t>(size)};
-}
-
-std::int32_t int32_of(py::handle value, const std::string& what) {
-  const py::int_ number = py::reinterpret_steal<py::int_>(PyNumber_Index(value.ptr()));
-  if (!number) throw py::error_already_set();
-  int overflow = 0;
-  const long long wide = PyLong_AsLongLongAndOverflow(number.ptr(), &overflow);
-  if (overflow != 0 || wide < INT32_MIN || wide > INT32_MAX) {
-    throw py::value_error("encode_call: " + what + " " + py::str(number).cast<std::string>() +
-                          " is outside int32");
-  }
-  return static_cast<std::int32_t>(wide);
-}
-
-std::vector<Entry> entries_of(py::handle map, Pins& pins, const std::string& what) {
-  std::vector<Entry> entries;
-  for (py::handle item : map.attr("items")()) {
-    const py::tuple pair = py::reinterpret_borrow<py::tuple>(item);
-    const std::string_view key = str_of(pair[0], pins, what + " key");
-    entries.emplace_back(key, str_of(pair[1], pins, what + "[" + std::string(key) + "]"));
-  }
-  return entries;
-}
-
-py::tuple fields_of(py::handle item, std::size_t count, const std::string& what) {
-  const auto wanted = static_cast<Py_ssize_t>(count);
-  if (!PyTuple_Check(item.ptr()) || PyTuple_GET_SIZE(item.ptr()) != wanted) {
-    throw py::type_error("encode_call: " + what + " must be a tuple of " + std::to_string(count) +
-                         ", not " + type_name(item));
+// A tuple of `fewest` to `most` items; `what` names it, its function included.
+py::tuple fields_of(py::handle item, std::size_t fewest, std::size_t most,
+                    const std::string& what) {
+  const Py_ssize_t count = PyTuple_Check(item.ptr()) ? PyTuple_GET_SIZE(item.ptr()) : -1;
+  if (count < static_cast<Py_ssize_t>(fewest) || count > static_cast<Py_ssize_t>(most)) {
+    const std::string wanted =
+        std::to_string(fewest) + (most == fewest ? "" : " or " + std::to_string(most));
+    throw py::type_error(what + " must be a tuple of " + wanted + ", not " + type_name(item));
   }
   return py::reinterpret_borrow<py::tuple>(item);
 }
@@ -102,24 +60,15 @@ py::tuple fields_of(py::handle item, std::size_t count, const std::string& what)
 // Checks a span's escapes and padding with the GIL held, so the decode pass only has the
 // alphabet left to check; returns the base64 characters before the padding.
 std::size_t plan_base64(const Base64Span& span, std::size_t index) {
-  const std::string_view raw = span.text();
-  std::size_t chars = raw.size();
-  if (span.escaped) {
-    // JSON encoders may write '/' as "\/"; any other escape cannot be base64.
-    for (std::size_t at = raw.find('\\'); at != raw.npos; at = raw.find('\\', at + 2)) {
-      if (at + 1 >= raw.size() || raw[at + 1] != '/') {
-        raise_base64_error(index, "inputs[" + std::to_string(index) + "]: escape in base64");
-      }
-      --chars;
-    }
+  const Base64Span::Layout layout = span.layout();
+  const std::string where = "inputs[" + std::to_string(index) + "]: ";
+  if (layout.fault == Base64Span::Fault::kEscape) {
+    raise_base64_error(index, where + "escape in base64");
   }
-  std::size_t pads = 0;
-  while (pads < raw.size() && raw[raw.size() - 1 - pads] == '=') ++pads;
-  std::size_t data = 0;
-  if (!b64::padding_ok(chars, pads, state().excess_padding_ok, data)) {
-    raise_base64_error(index, "inputs[" + std::to_string(index) + "]: bad base64 padding");
+  if (layout.fault == Base64Span::Fault::kPadding) {
+    raise_base64_error(index, where + "bad base64 padding");
   }
-  return data;
+  return layout.data_chars;
 }
 
 Source source_of(py::handle data, std::size_t index, Pins& pins) {
@@ -143,72 +92,42 @@ Source source_of(py::handle data, std::size_t index, Pins& pins) {
   return source;
 }
 
-std::size_t map_size(const std::vector<Entry>& entries) {
-  std::size_t size = 0;
-  for (const Entry& entry : entries) {
-    size += length_delimited_size(length_delimited_size(entry.first.size()) +
-                                  length_delimited_size(entry.second.size()));
-  }
-  return size;
-}
-
-std::size_t input_size(const PlannedInput& in) {
-  std::size_t size = map_size(in.desc);
-  if (!in.key.empty()) size += length_delimited_size(in.key.size());
-  if (in.type != 0) size += int32_field_size(in.type);
-  if (in.status != 0) size += int32_field_size(in.status);
-  if (in.data.size != 0) size += length_delimited_size(in.data.size);
-  return size;
-}
-
 std::size_t accept_size(const PlannedAccept& accept) {
-  std::size_t size = map_size(accept.attrs);
-  if (!accept.key.empty()) size += length_delimited_size(accept.key.size());
+  std::size_t size = accept.key.empty() ? 0 : length_delimited_size(accept.key.size());
   if (accept.type) size += int32_field_size(*accept.type);  // optional: present even when 0
   return size;
 }
 
 PlannedInput plan_input(py::handle item, std::size_t index, Pins& pins) {
-  const std::string what = "inputs[" + std::to_string(index) + "]";
-  const py::tuple fields = fields_of(item, 5, what);
+  const std::string what = "encode_call: inputs[" + std::to_string(index) + "]";
+  const py::tuple fields = fields_of(item, 5, 5, what);
   PlannedInput in;
-  in.key = str_of(fields[0], pins, what + " key");
-  in.type = int32_of(fields[1], what + " type");
-  in.status = int32_of(fields[2], what + " status");
-  in.desc = entries_of(fields[3], pins, what + " desc");
+  in.head.key = str_of(fields[0], pins, what + " key");
+  in.head.type = int32_of(fields[1], what + " type");
+  in.head.status = int32_of(fields[2], what + " status");
+  in.head.desc = entries_of(fields[3], pins, what + " desc");
   in.data = source_of(fields[4], index, pins);
-  in.size = input_size(in);
+  in.size = in.head.message_size(in.data.size);
   return in;
 }
 
+// (key, type or None) or (key, type or None, attrs): the attrs are not read.
 PlannedAccept plan_accept(py::handle item, std::size_t index, Pins& pins) {
-  const std::string what = "accepts[" + std::to_string(index) + "]";
-  const py::tuple fields = fields_of(item, 3, what);
+  const std::string what = "encode_call: accepts[" + std::to_string(index) + "]";
+  const py::tuple fields = fields_of(item, 2, 3, what);
   PlannedAccept accept;
   accept.key = str_of(fields[0], pins, what + " key");
   if (!fields[1].is_none()) accept.type = int32_of(fields[1], what + " type");
-  accept.attrs = entries_of(fields[2], pins, what + " attrs");
   accept.size = accept_size(accept);
   return accept;
 }
 
 std::size_t request_size(const Plan& plan) {
   std::size_t size = plan.sid.empty() ? 0 : length_delimited_size(plan.sid.size());
-  size += map_size(plan.params);
+  size += map_field_size(plan.params);
   for (const PlannedInput& in : plan.inputs) size += length_delimited_size(in.size);
   for (const PlannedAccept& accept : plan.accepts) size += length_delimited_size(accept.size);
   return size;
-}
-
-void write_map(WireWriter& writer, std::uint32_t field, const std::vector<Entry>& entries) {
-  for (const Entry& entry : entries) {
-    // Map entries always carry both key and value, even when empty, as protobuf writes them.
-    writer.tag(field, kLengthDelimited);
-    writer.varint(length_delimited_size(entry.first.size()) +
-                  length_delimited_size(entry.second.size()));
-    writer.bytes_field(1, entry.first);
-    writer.bytes_field(2, entry.second);
-  }
 }
 
 // Unescapes "\/" (the only escape plan_base64 lets through) a block at a time and decodes.
@@ -247,15 +166,10 @@ bool write_data(WireWriter& writer, const Source& data) {
 long write_request(char* out, const Plan& plan) {
   WireWriter writer(out);
   if (!plan.sid.empty()) writer.bytes_field(1, plan.sid);
-  write_map(writer, 2, plan.params);
+  writer.map_field(2, plan.params);
   for (std::size_t i = 0; i < plan.inputs.size(); ++i) {
     const PlannedInput& in = plan.inputs[i];
-    writer.tag(3, kLengthDelimited);
-    writer.varint(in.size);
-    if (!in.key.empty()) writer.bytes_field(1, in.key);
-    if (in.type != 0) writer.int32_field(2, in.type);
-    if (in.status != 0) writer.int32_field(3, in.status);
-    write_map(writer, 4, in.desc);
+    in.head.write(writer, 3, in.size);
     if (!write_data(writer, in.data)) return static_cast<long>(i);
   }
   for (const PlannedAccept& accept : plan.accepts) {
@@ -263,7 +177,6 @@ long write_request(char* out, const Plan& plan) {
     writer.varint(accept.size);
     if (!accept.key.empty()) writer.bytes_field(1, accept.key);
     if (accept.type) writer.int32_field(2, *accept.type);
-    write_map(writer, 3, accept.attrs);
   }
   return -1;
 }
@@ -277,8 +190,8 @@ py::bytes encode_call(py::handle body, py::handle sid, py::handle params, py::ha
     PyErr_Clear();
     throw py::type_error("encode_call: body must be bytes-like or None, not " + type_name(body));
   }
-  plan.sid = str_of(sid, pins, "sid");
-  plan.params = entries_of(params, pins, "params");
+  plan.sid = str_of(sid, pins, "encode_call: sid");
+  plan.params = entries_of(params, pins, "encode_call: params");
   const py::list input_list(py::reinterpret_borrow<py::object>(inputs));
   for (std::size_t i = 0; i < input_list.size(); ++i) {
     plan.inputs.push_back(plan_input(input_list[i], i, pins));
@@ -299,13 +212,8 @@ py::bytes encode_call(py::handle body, py::handle sid, py::handle params, py::ha
   if (raw == nullptr) throw py::error_already_set();
   py::bytes result = py::reinterpret_steal<py::bytes>(raw);
   long bad = -1;
-  if (plan.base64_chars >= kReleaseGilFrom) {
-    // Only this thread knows `result` yet, and pins keeps every source alive and unresizable.
-    py::gil_scoped_release released;
-    bad = write_request(PyBytes_AS_STRING(raw), plan);
-  } else {
-    bad = write_request(PyBytes_AS_STRING(raw), plan);
-  }
+  // Only this thread knows `result` yet, and pins keeps every source alive and unresizable.
+  run_releasing_gil(plan.base64_chars, [&] { bad = write_request(PyBytes_AS_STRING(raw), plan); });
   if (bad >= 0) {
     const auto index = static_cast<std::size_t>(bad);
     raise_base64_error(index, "inputs[" + std::to_string(index) + "]: invalid base64 character");
@@ -321,7 +229,8 @@ void bind_call_encode(py::module_& m) {
         "loader.v1.CallRequest wire bytes, written once into bytes of their exact size.\n\n"
         "inputs: (key, type, status, desc, data) tuples, data a Base64Span (decoded straight\n"
         "into the message, as binascii.a2b_base64(strict_mode=True) would, an escaped '/' the\n"
-        "only escape allowed) or bytes-like (copied). accepts: (key, type or None, attrs).\n"
+        "only escape allowed) or bytes-like (copied). accepts: (key, type or None[, attrs])\n"
+        "tuples; attrs stay with the caller and are not written.\n"
         "body: the buffer every span must point into, or None to take spans from anywhere.\n"
         "Raises Base64Error, whose .index names the input, on invalid base64.");
 }

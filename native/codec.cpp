@@ -55,6 +55,7 @@ PYBIND11_MODULE(athena_codec, m) {
   m.attr("Base64Error") = pybind11::handle(state.base64_error);
   m.attr("DecodeError") = embed.attr("DecodeError");
   pybind11::register_local_exception<codec::JsonFailure>(m, "JSONError", PyExc_ValueError);
+  codec::bind_base64_span(m);
   codec::bind_json_scan(m);
   codec::bind_json_write(m);
   codec::bind_call_encode(m);

@@ -15,10 +15,6 @@ namespace aiges::codec {
 
 namespace py = pybind11;
 
-// Below this many payload bytes the work is too short to be worth handing the GIL to another
-// thread: taking it back can mean waiting a whole switch interval (5 ms) behind a busy one.
-constexpr std::size_t kReleaseGilFrom = 64 * 1024;
-
 // The raw text of one JSON string in a request body, left undecoded: the base64 of a payload.
 // It shares the body's HeldBuffer, so the body stays alive (and a bytearray unresizable) while
 // any span of it exists.
@@ -29,6 +25,18 @@ struct Base64Span {
   bool escaped = false;    // the raw text holds backslash escapes
 
   std::string_view text() const { return body->bytes().substr(offset, size); }
+
+  // What encode_call checks before decoding, with the GIL held: the escapes and the padding.
+  enum class Fault { kNone, kEscape, kPadding };
+  struct Layout {
+    Fault fault = Fault::kNone;
+    std::size_t data_chars = 0;  // base64 characters before the padding, escapes resolved
+    std::size_t padding_at = 0;  // where the padding starts in text()
+  };
+  Layout layout() const;
+
+  // encode_call's whole verdict: the layout, and every data character in the alphabet.
+  bool is_valid() const;
 };
 
 // Malformed JSON; the message already names where. Bound as athena_codec.JSONError.
@@ -51,8 +59,7 @@ State& state();
 // Raises athena_codec.Base64Error(message) with .index = index.
 [[noreturn]] void raise_base64_error(std::size_t index, const std::string& message);
 
-inline std::string type_name(py::handle value) { return Py_TYPE(value.ptr())->tp_name; }
-
+void bind_base64_span(py::module_& m);
 void bind_json_scan(py::module_& m);
 void bind_json_write(py::module_& m);
 void bind_call_encode(py::module_& m);

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "arguments.hpp"
 #include "buffer.hpp"
 #include "dto.hpp"
 
@@ -19,8 +20,6 @@ struct SessionCreateResponse {
   py::object handle;  // str
   int error_code = 0;
 };
-
-std::string type_name(py::handle value) { return Py_TYPE(value.ptr())->tp_name; }
 
 py::object to_str(py::handle value, const char* field) {
   if (!PyUnicode_Check(value.ptr())) {

@@ -11,6 +11,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "arguments.hpp"
 #include "codec.hpp"
 
 namespace aiges::codec {
@@ -415,48 +416,15 @@ py::object parse_with_json_module(std::string_view bytes) {
 }
 
 py::object parse_request(py::handle body) {
-  auto held = std::make_shared<HeldBuffer>();
-  if (!held->acquire(body, PyBUF_SIMPLE)) {
-    PyErr_Clear();
-    throw py::type_error("parse_request: body must be a contiguous bytes-like object, not " +
-                         type_name(body));
-  }
+  std::shared_ptr<const HeldBuffer> held = hold_bytes(body, "parse_request: body");
   const int start = utf8_start(held->bytes());
   if (start < 0) return parse_with_json_module(held->bytes());
   return Parser(std::move(held), static_cast<std::size_t>(start)).document();
 }
 
-const char* const kSpanDoc =
-    "The base64 text of one payload, left in the request body (no copy).\n\n"
-    "len() is the raw length in the body, escapes included; `escaped` says whether the raw\n"
-    "text holds backslash escapes. The span keeps the body alive. encode_call decodes it.";
-
 }  // namespace
 
 void bind_json_scan(py::module_& m) {
-  py::class_<Base64Span>(m, "Base64Span", kSpanDoc)
-      .def("__len__", [](const Base64Span& self) { return self.size; })
-      .def_property_readonly("escaped", [](const Base64Span& self) { return self.escaped; })
-      .def_property_readonly(
-          "offset", [](const Base64Span& self) { return self.offset; },
-          "Where the raw text starts in the body.")
-      .def_property_readonly(
-          "owner",
-          [](const Base64Span& self) {
-            return py::reinterpret_borrow<py::object>(self.body->owner());
-          },
-          "The body the span was parsed from.")
-      .def(
-          "tobytes",
-          [](const Base64Span& self) {
-            const std::string_view text = self.text();
-            return py::bytes(text.data(), text.size());  // copy: the caller asked for bytes
-          },
-          "A bytes copy of the raw (still encoded, still escaped) text.")
-      .def("__repr__", [](const Base64Span& self) {
-        return "<Base64Span " + std::to_string(self.size) + " characters at byte " +
-               std::to_string(self.offset) + (self.escaped ? ", escaped>" : ">");
-      });
   m.def("parse_request", &parse_request, py::arg("body"),
         "Parse a JSON body (any bytes-like) as json.loads does, except that every string at\n"
         "payload.<name>.<text|audio|image|video> is a Base64Span into body instead of a str.\n"

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +15,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "arguments.hpp"
 #include "base64.hpp"
 #include "codec.hpp"
 
@@ -135,17 +135,8 @@ class Planner {
 
   void raw(const char* text, std::size_t size) { add(text, size, Kind::kRaw, size); }
 
-  // Keeps obj alive until the document is written, and hands back its UTF-8.
-  std::string_view pin_utf8(py::handle text) {
-    Py_ssize_t size = 0;
-    const char* bytes = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
-    if (bytes == nullptr) throw py::error_already_set();
-    pins_.push_back(py::reinterpret_borrow<py::object>(text));
-    return {bytes, static_cast<std::size_t>(size)};
-  }
-
   void plan_string(py::handle text) {
-    const std::string_view utf8 = pin_utf8(text);
+    const std::string_view utf8 = utf8_of(text, pins_);
     const std::size_t extra = escape_overhead(utf8);
     add(utf8.data(), utf8.size(), extra ? Kind::kEscapedString : Kind::kString,
         utf8.size() + extra + 2);
@@ -154,7 +145,7 @@ class Planner {
   void plan_repr(PyObject* repr) {
     if (repr == nullptr) throw py::error_already_set();
     const py::object text = py::reinterpret_steal<py::object>(repr);
-    const std::string_view utf8 = pin_utf8(text);
+    const std::string_view utf8 = utf8_of(text, pins_);
     raw(utf8.data(), utf8.size());
   }
 
@@ -174,7 +165,7 @@ class Planner {
 
   void plan_array(py::handle array, int depth) {
     check_depth(depth);
-    pins_.push_back(py::reinterpret_borrow<py::object>(array));
+    pins_.objects.push_back(py::reinterpret_borrow<py::object>(array));
     const Py_ssize_t size = PySequence_Fast_GET_SIZE(array.ptr());
     PyObject** items = PySequence_Fast_ITEMS(array.ptr());
     raw("[", 1);
@@ -187,7 +178,7 @@ class Planner {
 
   void plan_object(py::handle object, int depth) {
     check_depth(depth);
-    pins_.push_back(py::reinterpret_borrow<py::object>(object));
+    pins_.objects.push_back(py::reinterpret_borrow<py::object>(object));
     raw("{", 1);
     Py_ssize_t at = 0;
     PyObject *key = nullptr, *value = nullptr;
@@ -206,7 +197,7 @@ class Planner {
   }
 
   void plan_buffer(py::handle value) {
-    HeldBuffer& held = buffers_.emplace_back();
+    HeldBuffer& held = pins_.buffers.emplace_back();
     if (!held.acquire(value, PyBUF_C_CONTIGUOUS)) {
       PyErr_Clear();
       throw py::type_error("render_json: a " + type_name(value) + " that is not C-contiguous");
@@ -216,8 +207,7 @@ class Planner {
     buffer_bytes += bytes.size();
   }
 
-  std::vector<py::object> pins_;
-  std::deque<HeldBuffer> buffers_;  // a deque never moves its elements
+  Pins pins_;  // every object the pieces point into, until the document is written
 };
 
 void write(char* out, const std::vector<Piece>& pieces) {
@@ -254,13 +244,8 @@ py::bytes render_json(py::handle document) {
   PyObject* raw = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(planner.total));
   if (raw == nullptr) throw py::error_already_set();
   py::bytes result = py::reinterpret_steal<py::bytes>(raw);
-  if (planner.buffer_bytes >= kReleaseGilFrom) {
-    // Only this thread knows `result` yet, and the planner pins every source it points into.
-    py::gil_scoped_release released;
-    write(PyBytes_AS_STRING(raw), planner.pieces);
-  } else {
-    write(PyBytes_AS_STRING(raw), planner.pieces);
-  }
+  // Only this thread knows `result` yet, and the planner pins every source it points into.
+  run_releasing_gil(planner.buffer_bytes, [&] { write(PyBytes_AS_STRING(raw), planner.pieces); });
   return result;
 }
 

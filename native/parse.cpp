@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "arguments.hpp"
 #include "buffer.hpp"
 #include "dto.hpp"
 #include "fields.hpp"
@@ -49,15 +50,15 @@ py::object read_data(WireReader& parent, int depth, const Source& source) {
   while (!msg.at_end()) {
     const Tag tag = msg.read_tag();
     if (is(tag, 1, kLengthDelimited)) {
-      node.key = read_string(msg, "inputs.key");
+      node.key = read_string(msg.field("key"));
     } else if (is(tag, 2, kVarint)) {
-      node.type = to_int32(msg.read_varint());
+      node.type = to_int32(msg.field("type").read_varint());
     } else if (is(tag, 3, kVarint)) {
-      node.status = to_int32(msg.read_varint());
+      node.status = to_int32(msg.field("status").read_varint());
     } else if (is(tag, 4, kLengthDelimited)) {
-      read_map_entry(msg, depth - 1, desc, "inputs.desc");
+      read_map_entry(msg.field("desc"), depth - 1, desc);
     } else if (is(tag, 5, kLengthDelimited)) {
-      data = msg.read_length_delimited();
+      data = msg.field("data").read_length_delimited();
     } else {
       msg.skip(tag, depth);
     }
@@ -77,11 +78,11 @@ py::tuple read_accept(WireReader& parent, int depth) {
   while (!msg.at_end()) {
     const Tag tag = msg.read_tag();
     if (is(tag, 1, kLengthDelimited)) {
-      key = read_string(msg, "accepts.key");
+      key = read_string(msg.field("key"));
     } else if (is(tag, 2, kVarint)) {
-      type = py::int_(to_int32(msg.read_varint()));
+      type = py::int_(to_int32(msg.field("type").read_varint()));
     } else if (is(tag, 3, kLengthDelimited)) {
-      read_map_entry(msg, depth - 1, attrs, "accepts.attrs");
+      read_map_entry(msg.field("attrs"), depth - 1, attrs);
     } else {
       msg.skip(tag, depth);
     }
@@ -90,32 +91,25 @@ py::tuple read_accept(WireReader& parent, int depth) {
 }
 
 ParsedCall parse_call(py::handle raw, bool copy_text) {
-  auto message = std::make_shared<HeldBuffer>();
-  if (!message->acquire(raw, PyBUF_SIMPLE)) {
-    PyErr_Clear();
-    throw py::type_error(
-        std::string("parse_call: raw must be a contiguous bytes-like object, not ") +
-        Py_TYPE(raw.ptr())->tp_name);
-  }
-  const Source source{message, copy_text};
-  const std::string_view bytes = message->bytes();
-  WireReader msg(reinterpret_cast<const std::uint8_t*>(bytes.data()), 0, bytes.size());
+  const Source source{hold_bytes(raw, "parse_call: raw"), copy_text};
+  const std::string_view bytes = source.message->bytes();
+  WireReader msg("CallRequest", reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   ParsedCall call{py::str(""), py::dict(), py::none(), py::list(), py::str(""), 0};
   py::list inputs;
   while (!msg.at_end()) {
     const Tag tag = msg.read_tag();
     if (is(tag, 1, kLengthDelimited)) {
-      call.sid = read_string(msg, "sid");
+      call.sid = read_string(msg.field("sid"));
     } else if (is(tag, 2, kLengthDelimited)) {
-      read_map_entry(msg, kMaxDepth - 1, call.params, "params");
+      read_map_entry(msg.field("params"), kMaxDepth - 1, call.params);
     } else if (is(tag, 3, kLengthDelimited)) {
-      inputs.append(read_data(msg, kMaxDepth - 1, source));
+      inputs.append(read_data(msg.field("inputs", inputs.size()), kMaxDepth - 1, source));
     } else if (is(tag, 4, kLengthDelimited)) {
-      call.accepts.append(read_accept(msg, kMaxDepth - 1));
+      call.accepts.append(read_accept(msg.field("accepts", call.accepts.size()), kMaxDepth - 1));
     } else if (is(tag, 5, kLengthDelimited)) {
-      call.usr_tag = read_string(msg, "usr_tag");
+      call.usr_tag = read_string(msg.field("usr_tag"));
     } else if (is(tag, 6, kVarint)) {
-      call.pers_id = to_int32(msg.read_varint());
+      call.pers_id = to_int32(msg.field("pers_id").read_varint());
     } else {
       msg.skip(tag, kMaxDepth);
     }
@@ -142,7 +136,8 @@ void bind_parse(py::module_& m) {
   m.def("parse_call", &parse_call, py::arg("raw"), py::arg("copy_text") = true,
         "Decode loader.v1.CallRequest bytes exactly as protobuf does. Input payloads are\n"
         "read-only Payload views into raw, except text inputs (type 0), which are bytes copies\n"
-        "when copy_text is true. Raises DecodeError on malformed input.");
+        "when copy_text is true. Raises DecodeError on malformed input, naming the field path\n"
+        "and byte offset: 'CallRequest.inputs[1].desc.key: truncated length at byte 40'.");
 }
 
 }  // namespace aiges

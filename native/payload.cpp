@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "arguments.hpp"
 #include "buffer.hpp"
 
 namespace aiges {
@@ -23,8 +24,7 @@ bool borrow_bytes(py::handle other, HeldBuffer& held) {
 
 std::string_view require_bytes(py::handle other, HeldBuffer& held) {
   if (!borrow_bytes(other, held)) {
-    throw py::type_error("a bytes-like object is required, not '" +
-                         std::string(Py_TYPE(other.ptr())->tp_name) + "'");
+    throw py::type_error("a bytes-like object is required, not '" + type_name(other) + "'");
   }
   return held.bytes();
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "arguments.hpp"
 #include "codec.hpp"
 #include "fields.hpp"
 #include "wire.hpp"
@@ -23,15 +24,15 @@ py::tuple read_output(WireReader& parent, int depth,
   while (!msg.at_end()) {
     const Tag tag = msg.read_tag();
     if (is(tag, 1, kLengthDelimited)) {
-      key = read_string(msg, "outputs.key");
+      key = read_string(msg.field("key"));
     } else if (is(tag, 2, kVarint)) {
-      type = to_int32(msg.read_varint());
+      type = to_int32(msg.field("type").read_varint());
     } else if (is(tag, 3, kVarint)) {
-      status = to_int32(msg.read_varint());
+      status = to_int32(msg.field("status").read_varint());
     } else if (is(tag, 4, kLengthDelimited)) {
-      read_map_entry(msg, depth - 1, desc, "outputs.desc");
+      read_map_entry(msg.field("desc"), depth - 1, desc);
     } else if (is(tag, 5, kLengthDelimited)) {
-      data = msg.read_length_delimited();  // the last occurrence wins, as in protobuf
+      data = msg.field("data").read_length_delimited();  // the last occurrence wins, as in protobuf
     } else {
       msg.skip(tag, depth);
     }
@@ -42,33 +43,26 @@ py::tuple read_output(WireReader& parent, int depth,
 }
 
 py::tuple parse_response(py::handle raw) {
-  auto message = std::make_shared<HeldBuffer>();
-  if (!message->acquire(raw, PyBUF_SIMPLE)) {
-    PyErr_Clear();
-    throw py::type_error("parse_response: raw must be a contiguous bytes-like object, not " +
-                         type_name(raw));
-  }
+  const std::shared_ptr<const HeldBuffer> message = hold_bytes(raw, "parse_response: raw");
   const std::string_view bytes = message->bytes();
-  WireReader msg(reinterpret_cast<const std::uint8_t*>(bytes.data()), 0, bytes.size());
+  WireReader msg("CallResponse", reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   py::str sid("");
   py::list outputs;
   try {
     while (!msg.at_end()) {
       const Tag tag = msg.read_tag();
       if (is(tag, 1, kLengthDelimited)) {
-        sid = read_string(msg, "sid");
+        sid = read_string(msg.field("sid"));
       } else if (is(tag, 2, kLengthDelimited)) {
-        outputs.append(read_output(msg, kMaxDepth - 1, message));
+        outputs.append(read_output(msg.field("outputs", outputs.size()), kMaxDepth - 1, message));
       } else {
         msg.skip(tag, kMaxDepth);
       }
     }
   } catch (const DecodeFailure& failure) {
-    // wire.hpp names the message it was written for; this one is a CallResponse
-    std::string what = failure.what();
-    const std::string prefix = "CallRequest: ";
-    if (what.rfind(prefix, 0) == 0) what = "CallResponse: " + what.substr(prefix.size());
-    PyErr_SetString(state().decode_error, what.c_str());
+    // aiges_embed's translator does not catch this module's copy of DecodeFailure (each
+    // module has its own hidden type), so its DecodeError is raised here by hand.
+    PyErr_SetString(state().decode_error, failure.what());
     throw py::error_already_set();
   }
   return py::make_tuple(std::move(sid), std::move(outputs));
@@ -79,7 +73,9 @@ py::tuple parse_response(py::handle raw) {
 void bind_response_parse(py::module_& m) {
   m.def("parse_response", &parse_response, py::arg("raw"),
         "Decode loader.v1.CallResponse bytes as protobuf does: (sid, [(key, type, status,\n"
-        "desc, data)]), each data a read-only Payload view into raw. Raises DecodeError.");
+        "desc, data)]), each data a read-only Payload view into raw. Raises DecodeError naming\n"
+        "the field path and byte offset:\n"
+        "'CallResponse.outputs[0].type: truncated varint at byte 7'.");
 }
 
 }  // namespace aiges::codec

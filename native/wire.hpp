@@ -16,14 +16,17 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace aiges {
 
-// Raised for malformed input; bridge.cpp maps it to aiges_embed.DecodeError.
+// Raised for malformed input, its message naming where, e.g.
+// "CallRequest.inputs[1].desc.value: invalid UTF-8 at byte 40", so a log line says which
+// part of which message was bad. bridge.cpp maps it to aiges_embed.DecodeError.
 class DecodeFailure : public std::runtime_error {
  public:
-  DecodeFailure(const std::string& what, std::size_t offset)
-      : std::runtime_error("CallRequest: " + what + " at byte " + std::to_string(offset)) {}
+  using std::runtime_error::runtime_error;
 };
 
 enum WireType : std::uint32_t {
@@ -49,22 +52,45 @@ struct Span {
   std::size_t size;
 };
 
-// Reads one message (or submessage) occupying [pos, end) of a buffer it does not own.
+// Reads one message (or submessage) occupying [pos, end) of a buffer it does not own. Each
+// reader knows the field it is reading (named by the caller) and the reader it was cut from,
+// which is all a failure needs to name its path; nothing is formatted until one happens.
 class WireReader {
  public:
-  WireReader(const std::uint8_t* base, std::size_t pos, std::size_t end)
-      : base_(base), pos_(pos), end_(end) {}
+  static constexpr std::size_t kNotRepeated = SIZE_MAX;
+
+  // A top-level message, named for error messages: "CallRequest".
+  WireReader(const char* message, const std::uint8_t* base, std::size_t size)
+      : base_(base), pos_(0), end_(size), message_(message) {}
 
   bool at_end() const { return pos_ >= end_; }
   std::size_t pos() const { return pos_; }
   const std::uint8_t* base() const { return base_; }
 
-  [[noreturn]] static void fail(const std::string& what, std::size_t offset) {
-    throw DecodeFailure(what, offset);
+  // Names the known field whose value is read next; `index` is its place among the repeated
+  // ones. An unknown field stays unnamed: its failures name the message.
+  WireReader& field(const char* name, std::size_t index = kNotRepeated) {
+    field_ = name;
+    index_ = index;
+    return *this;
+  }
+
+  // "CallRequest.inputs[1].desc": the message, then each field being read on the way down.
+  std::string path() const {
+    std::string path = parent_ != nullptr ? parent_->path() : message_;
+    if (field_ == nullptr) return path;
+    path.append(".").append(field_);
+    if (index_ != kNotRepeated) path.append("[").append(std::to_string(index_)).append("]");
+    return path;
+  }
+
+  [[noreturn]] void fail(const std::string& what, std::size_t offset) const {
+    throw DecodeFailure(path() + ": " + what + " at byte " + std::to_string(offset));
   }
 
   // The tag of a message's next field.
   Tag read_tag() {
+    field_ = nullptr;  // a failure from here on is the message's until a field is named
     const Tag tag = read_any_tag();
     if (tag.field == 0) fail("field number 0", tag_at_);
     return tag;
@@ -97,13 +123,15 @@ class WireReader {
     }
   }
 
-  // A reader for a submessage. CallRequest's own messages nest only three deep, so only
-  // groups (in skip) can reach the depth limit.
-  WireReader sub(Span span) const {
-    return WireReader(base_, span.offset, span.offset + span.size);
-  }
+  // A reader for a submessage, the value of this reader's current field. It points back at
+  // this reader, so it must not outlive it. CallRequest's own messages nest only three deep,
+  // so only groups (in skip) can reach the depth limit.
+  WireReader sub(Span span) const { return WireReader(this, span); }
 
  private:
+  WireReader(const WireReader* parent, Span span)
+      : base_(parent->base_), pos_(span.offset), end_(span.offset + span.size), parent_(parent) {}
+
   Tag read_any_tag() {
     const std::size_t at = tag_at_ = pos_;
     const std::uint64_t raw = read_varint_bytes(5, "tag");
@@ -153,7 +181,17 @@ class WireReader {
   std::size_t pos_;
   std::size_t end_;
   std::size_t tag_at_ = 0;  // where the last tag read starts
+  const WireReader* parent_ = nullptr;  // the reader this one's message is a field of
+  const char* message_ = nullptr;       // the top-level message's name, when no parent
+  const char* field_ = nullptr;         // the field whose value is being read, if known
+  std::size_t index_ = kNotRepeated;
 };
+
+// One entry of a map<string, string>, as views into strings its caller keeps alive.
+using MapEntry = std::pair<std::string_view, std::string_view>;
+
+// Bytes of an entry's own message: key and value are always both written.
+inline std::size_t map_entry_size(const MapEntry& entry);
 
 // Appends wire format into memory sized in advance; it never checks bounds, the caller
 // computes the exact size first with the *_size functions.
@@ -185,6 +223,17 @@ class WireWriter {
     raw(value);
   }
 
+  // Every entry of a map<string, string> field, each carrying both key and value even when
+  // empty, as protobuf writes them.
+  void map_field(std::uint32_t field, const std::vector<MapEntry>& entries) {
+    for (const MapEntry& entry : entries) {
+      tag(field, kLengthDelimited);
+      varint(map_entry_size(entry));
+      bytes_field(1, entry.first);
+      bytes_field(2, entry.second);
+    }
+  }
+
   void raw(std::string_view value) {
     if (!value.empty()) std::memcpy(out_, value.data(), value.size());
     out_ += value.size();
@@ -209,5 +258,16 @@ inline std::size_t int32_field_size(std::int32_t value) {
 }
 
 inline std::size_t length_delimited_size(std::size_t size) { return 1 + varint_size(size) + size; }
+
+inline std::size_t map_entry_size(const MapEntry& entry) {
+  return length_delimited_size(entry.first.size()) + length_delimited_size(entry.second.size());
+}
+
+// Bytes taken by a map field written by WireWriter::map_field.
+inline std::size_t map_field_size(const std::vector<MapEntry>& entries) {
+  std::size_t size = 0;
+  for (const MapEntry& entry : entries) size += length_delimited_size(map_entry_size(entry));
+  return size;
+}
 
 }  // namespace aiges

@@ -130,11 +130,14 @@ def inputs(draw: st.DrawFn) -> tuple[tuple[Any, ...], loader_pb2.Data]:
 
 @st.composite
 def accepts(draw: st.DrawFn) -> tuple[tuple[Any, ...], loader_pb2.Accept]:
-    key, type_, attrs = draw(texts), draw(st.none() | int32s), draw(string_maps)
-    expected = loader_pb2.Accept(key=key, attrs=attrs)
+    """An accept as the gateway passes it, with or without attrs, and what the worker gets."""
+    key, type_ = draw(texts), draw(st.none() | int32s)
+    expected = loader_pb2.Accept(key=key)  # attrs stay at the gateway
     if type_ is not None:
         expected.type = type_  # type: ignore[assignment]
-    return (key, type_, attrs), expected
+    if draw(st.booleans()):
+        return (key, type_, draw(string_maps)), expected
+    return (key, type_), expected
 
 
 @settings(deadline=None)
@@ -149,6 +152,18 @@ def test_wire_bytes_parse_to_the_message_protobuf_builds(
     assert len(raw) == expected.ByteSize()
 
 
+def test_accept_attrs_are_not_sent_to_the_worker() -> None:
+    raw = athena_codec.encode_call(
+        None, "s", {}, [], [("img", 2, {"format": "png"}), ("txt", None)]
+    )
+    expected = loader_pb2.CallRequest(sid="s", accepts=[
+        loader_pb2.Accept(key="img", type=2),  # type: ignore[arg-type]
+        loader_pb2.Accept(key="txt"),
+    ])
+    assert raw == expected.SerializeToString()
+    assert not any(a.attrs for a in loader_pb2.CallRequest.FromString(raw).accepts)
+
+
 @pytest.mark.parametrize(
     ("inputs", "accepts", "error"),
     [
@@ -157,6 +172,8 @@ def test_wire_bytes_parse_to_the_message_protobuf_builds(
         ([("k", 2**31, 3, {}, b"")], [], ValueError),
         ([("k", 1, 3, {})], [], TypeError),
         ([], [("k", "one", {})], TypeError),
+        ([], [("k",)], TypeError),
+        ([], [("k", 1, {}, "extra")], TypeError),
     ],
 )
 def test_malformed_arguments_raise(inputs: list[Any], accepts: list[Any],

@@ -24,6 +24,7 @@ from .wire import (
     group,
     length_delimited,
     native_view,
+    protobuf_outcome,
     protobuf_view,
     tag,
     varint,
@@ -329,10 +330,53 @@ def test_decode_error_is_a_value_error_naming_problem_and_offset() -> None:
     assert issubclass(aiges_embed.DecodeError, ValueError)
 
 
-def test_invalid_utf8_error_names_the_field() -> None:
-    raw = length_delimited(3, length_delimited(1, b"\xff"))
-    with pytest.raises(aiges_embed.DecodeError, match=r"invalid UTF-8 in inputs.key at byte 4"):
+BAD_ENTRY_KEY = tag(1, LENGTH_DELIMITED) + varint(3) + b"a"  # a key longer than its entry
+BAD_UTF8_VALUE = length_delimited(2, b"\xff")
+DECODE_ERRORS = [
+    # (raw, the whole DecodeError message)
+    (b"\x80", "CallRequest: truncated tag at byte 0"),
+    (length_delimited(1, b"\xff"), "CallRequest.sid: invalid UTF-8 at byte 2"),
+    (
+        length_delimited(2, length_delimited(1, b"\xff")),
+        "CallRequest.params.key: invalid UTF-8 at byte 4",
+    ),
+    (
+        length_delimited(3, b"") + tag(3, LENGTH_DELIMITED) + varint(9) + b"x",
+        "CallRequest.inputs[1]: length 9 runs past the end of the message at byte 3",
+    ),
+    (
+        length_delimited(3, b"") + length_delimited(3, tag(2, VARINT) + b"\x80"),
+        "CallRequest.inputs[1].type: truncated varint at byte 5",
+    ),
+    (
+        length_delimited(3, b"") + length_delimited(3, length_delimited(4, BAD_ENTRY_KEY)),
+        "CallRequest.inputs[1].desc.key: length 3 runs past the end of the message at byte 7",
+    ),
+    (
+        length_delimited(3, length_delimited(1, b"\xff")),
+        "CallRequest.inputs[0].key: invalid UTF-8 at byte 4",
+    ),
+    (
+        length_delimited(3, tag(9, FIXED32) + b"ab"),  # an unknown field names its message
+        "CallRequest.inputs[0]: truncated fixed32 value at byte 3",
+    ),
+    (
+        length_delimited(4, b"") + length_delimited(4, length_delimited(3, BAD_UTF8_VALUE)),
+        "CallRequest.accepts[1].attrs.value: invalid UTF-8 at byte 8",
+    ),
+    (
+        tag(6, VARINT) + b"\xff" * 11,
+        "CallRequest.pers_id: varint longer than 10 bytes at byte 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), DECODE_ERRORS, ids=[m for _, m in DECODE_ERRORS])
+def test_decode_error_names_the_message_and_field_path(raw: bytes, message: str) -> None:
+    assert protobuf_outcome(raw) is None
+    with pytest.raises(aiges_embed.DecodeError) as caught:
         aiges_embed.parse_call(raw)
+    assert str(caught.value) == message
 
 
 def test_parse_call_rejects_non_buffers_with_type_error() -> None:

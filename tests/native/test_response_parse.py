@@ -22,7 +22,15 @@ from .test_parse import (
     unknown_field,
     varint_field,
 )
-from .wire import damage, length_delimited
+from .wire import (
+    LENGTH_DELIMITED,
+    VARINT,
+    assert_names_its_path,
+    damage,
+    length_delimited,
+    tag,
+    varint,
+)
 
 texts = st.text(max_size=12)
 int32s = st.integers(-(2**31), 2**31 - 1)
@@ -63,7 +71,8 @@ def protobuf_outcome(raw: bytes) -> Any:
 def native_outcome(raw: bytes) -> Any:
     try:
         sid, outputs = athena_codec.parse_response(raw)
-    except aiges_embed.DecodeError:
+    except aiges_embed.DecodeError as error:
+        assert_names_its_path(error, "CallResponse")
         return None
     for *_, data in outputs:
         assert isinstance(data, aiges_embed.Payload) and data.owner is raw
@@ -99,7 +108,31 @@ def test_data_are_read_only_views_into_the_response() -> None:
     assert raw.find(b"\x89PNG") >= 0 and data.owner is raw
 
 
-def test_corrupt_response_raises_decode_error_naming_the_message() -> None:
-    with pytest.raises(athena_codec.DecodeError, match="CallResponse: .* at byte"):
-        athena_codec.parse_response(b"\x12\x05ab")
+DECODE_ERRORS = [
+    # (raw, the whole DecodeError message)
+    (length_delimited(1, b"\xff"), "CallResponse.sid: invalid UTF-8 at byte 2"),
+    (b"\x12\x05ab", "CallResponse.outputs[0]: length 5 runs past the end of the message at byte 1"),
+    (
+        length_delimited(2, b"") + length_delimited(2, tag(2, VARINT) + b"\xff" * 10 + b"\x01"),
+        "CallResponse.outputs[1].type: varint longer than 10 bytes at byte 5",
+    ),
+    (
+        length_delimited(2, length_delimited(4, length_delimited(2, b"\xff"))),
+        "CallResponse.outputs[0].desc.value: invalid UTF-8 at byte 6",
+    ),
+    (
+        length_delimited(2, tag(5, LENGTH_DELIMITED) + varint(4)),
+        "CallResponse.outputs[0].data: length 4 runs past the end of the message at byte 3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), DECODE_ERRORS, ids=[m for _, m in DECODE_ERRORS])
+def test_corrupt_response_raises_decode_error_naming_message_and_field(
+    raw: bytes, message: str
+) -> None:
+    assert protobuf_outcome(raw) is None
+    with pytest.raises(athena_codec.DecodeError) as caught:
+        athena_codec.parse_response(raw)
+    assert str(caught.value) == message
     assert athena_codec.DecodeError is aiges_embed.DecodeError

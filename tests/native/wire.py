@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiges_embed
@@ -74,10 +75,21 @@ def protobuf_outcome(raw: bytes) -> CallView | None:
         return None
 
 
+# "CallRequest.inputs[1].desc.key: invalid UTF-8 at byte 9": the message, the field path
+# being decoded, the problem, where.
+DECODE_ERROR = re.compile(r"(CallRequest|CallResponse)(\.[a-z_]+(\[\d+\])?)*: .+ at byte \d+")
+
+
+def assert_names_its_path(error: aiges_embed.DecodeError, message: str) -> None:
+    text = str(error)
+    assert DECODE_ERROR.fullmatch(text) and text.startswith(message), text
+
+
 def native_outcome(raw: bytes) -> CallView | None:
     try:
         return native_view(aiges_embed.parse_call(raw))
-    except aiges_embed.DecodeError:
+    except aiges_embed.DecodeError as error:
+        assert_names_its_path(error, "CallRequest")
         return None
 
 
