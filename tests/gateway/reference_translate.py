@@ -47,8 +47,8 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str]
     accepts = []
     for key, value in _object(parameter, service_id).items():
         if isinstance(value, Mapping):
-            flat = {k: _scalar(v) for k, v in value.items() if not isinstance(v, (Mapping, list))}
-            accept = loader_pb2.Accept(key=key, attrs=flat)
+            # its attributes stay at the gateway, for the reply: the worker never reads them
+            accept = loader_pb2.Accept(key=key)
             data_type = infer_type(value)
             if data_type is not None:
                 accept.type = data_type  # type: ignore[assignment]
