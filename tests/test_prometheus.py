@@ -47,10 +47,11 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[Stack, str]]:
             "scrape_configs:\n"
             f"  - job_name: athena\n    static_configs: [{{targets: {targets}}}]\n"
         )
-        process = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             "--web.listen-address=127.0.0.1:0"],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"))
+        with (tmp_path / "prometheus.log").open("wb") as log:  # the child keeps its own copy
+            process = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={config}",
+                 f"--storage.tsdb.path={tmp_path / 'tsdb'}", "--web.listen-address=127.0.0.1:0"],
+                stdout=subprocess.DEVNULL, stderr=log)
         try:
             yield stack, f"http://127.0.0.1:{_listening_port(process.pid)}"
         finally:

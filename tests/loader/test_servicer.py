@@ -7,8 +7,6 @@ import json
 import grpc
 import pytest
 
-from loader.errors import WrapperLoadError
-from loader.plugin import Plugin
 from loader.v1 import loader_pb2
 from loader.v1.status import aiges_code_from
 from tests.loader.conftest import text_request
@@ -73,17 +71,6 @@ async def test_v1_error_code_comes_back_with_wrapper_error_text(worker) -> None:
     async with worker(str(VARIANTS / "v1_dicts.py")) as w:
         status, code, message = await _error_of(w.call(text_request("fail")))
     assert (status, code, message) == (grpc.StatusCode.INTERNAL, 77, "v1 error 77")
-
-
-def test_failing_wrapper_init_names_the_wrapper_error() -> None:
-    plugin = Plugin.load(str(VARIANTS / "init_fails.py"))
-    with pytest.raises(WrapperLoadError, match="licence file missing"):
-        plugin.init({})
-
-
-def test_missing_wrapper_file_is_a_clear_load_error() -> None:
-    with pytest.raises(WrapperLoadError, match="does not exist"):
-        Plugin.load("/nowhere/wrapper.py")
 
 
 @pytest.mark.parametrize(
