@@ -24,6 +24,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.translate import to_call, to_json
 from gateway.upstream import Upstreams
+from loader.v1 import loader_pb2
 from loader.v1.codes import Code
 
 __all__ = ["METRICS", "SETTINGS", "UPSTREAMS", "add_routes", "error_middleware"]
@@ -33,7 +34,9 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", GatewaySettings)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
-ABILITY = "athena.ability"  # request key: the ability an ability route resolved to, or None
+# per request: the ability an ability route resolved to (set by the middleware), and the sid
+ABILITY = web.RequestKey("ability", loader_pb2.Ability)
+SID = web.RequestKey("sid", str)
 
 _FIXED_ROUTES = ("/healthz", "/readyz", "/metrics", "/v1/abilities")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,8 +51,11 @@ def _route_label(request: web.Request) -> str:
     ability route's ability is kept on the request, so the handler need not look it up again."""
     if request.path in _FIXED_ROUTES:
         return request.path
-    ability = request[ABILITY] = request.app[UPSTREAMS].by_route(request.path)
-    return ability.route if ability else "unmatched"
+    ability = request.app[UPSTREAMS].by_route(request.path)
+    if ability is None:
+        return "unmatched"
+    request[ABILITY] = ability
+    return ability.route
 
 
 @web.middleware
@@ -64,7 +70,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except GatewayError as error:
         response = web.json_response(
-            error_body(error.code, error.message, request.get("sid", "")),
+            error_body(error.code, error.message, request.get(SID, "")),
             status=error.http_status, headers=error.headers,
         )
     except web.HTTPException as error:  # aiohttp's own refusals carry an HTTP status only
@@ -73,7 +79,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unexpected gateway failure on %s", request.path)
         fault = GatewayFault("internal gateway error; see the gateway log")
-        response = web.json_response(error_body(fault.code, fault.message, request.get("sid", "")),
+        response = web.json_response(error_body(fault.code, fault.message, request.get(SID, "")),
                                      status=fault.http_status)
     finally:
         in_flight.dec()
@@ -137,7 +143,7 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
             headers={"Allow": "POST"},
         )
     sid = f"atn{uuid.uuid4().hex}"
-    request["sid"] = sid
+    request[SID] = sid
     body = await _read_json(request)
     # the payloads' base64 is decoded straight into the CallRequest bytes (the decode is
     # the only pass over them)

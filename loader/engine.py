@@ -17,7 +17,7 @@ from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.placement import Placement
 from loader.plugin import Plugin
-from loader.threads import WrapperThreads
+from loader.threads import WrapperThreads, settleable
 from loader.v1.codes import Code
 
 __all__ = ["OnceEngine"]
@@ -115,7 +115,7 @@ class OnceEngine:
         try:
             future.set_result(call())
         except Exception as error:  # reported like a threaded call's failure
-            future.set_exception(error)
+            future.set_exception(settleable(error))
         finally:
             self._inline_started = None
         return future

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,25 +21,51 @@ from loader.settings import LoaderSettings
 from loader.threads import WrapperThreads
 from loader.v1.wire import SERVICE, message_options
 
-__all__ = ["EXIT_STUCK", "build_server", "run", "serve"]
+__all__ = ["EXIT_STUCK", "Worker", "assemble", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
 EXIT_STUCK = 70  # EX_SOFTWARE
 
 
-def build_server(
-    settings: LoaderSettings, servicer: LoaderServicer
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    server = grpc.aio.server(options=message_options(settings.max_message_bytes))
-    server.add_generic_rpc_handlers((servicer.handler(),))
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    return server, health_servicer, port
+@dataclass(frozen=True)
+class Worker:
+    """One worker's parts, wired but not yet serving: what `serve` runs in its own process and
+    tests run in theirs."""
+
+    plugin: Plugin
+    metrics: LoaderMetrics
+    threads: WrapperThreads
+    engine: OnceEngine | None  # None: the wrapper serves sessions only
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    async def drain(self, grace_s: float | None) -> None:
+        """Health turns NOT_SERVING at once, then calls in flight get `grace_s` to finish."""
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace_s)
+
+    def close(self) -> None:
+        """After drain: wrapper threads finish the call they are in, then wrapperFini runs."""
+        self.threads.shutdown()
+        self.plugin.fini()
+
+    def longest_running_s(self) -> float:
+        return self.engine.longest_running_s() if self.engine is not None else 0.0
+
+    async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
+        for name in ("", SERVICE):
+            await self.health.set(name, status)
 
 
-async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
+def assemble(settings: LoaderSettings) -> Worker:
+    """Import and initialise the wrapper, then wire engine, servicer and gRPC server around it
+    (the port is bound; nothing is served until start)."""
     plugin = Plugin.load(settings.wrapper, settings.service_id)
     plugin.init(dict(settings.wrapper_config))
     log.info("wrapper %s loaded as ability %r", settings.wrapper, plugin.service_id)
@@ -47,34 +74,39 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
     engine = None if plugin.once is None else OnceEngine(
         plugin, settings.licence, settings.inline_under_ms, metrics, threads)
     servicer = LoaderServicer(plugin, settings, metrics, engine)
-    server, health_servicer, port = build_server(settings, servicer)
-    await server.start()
+    server = grpc.aio.server(options=message_options(settings.max_message_bytes))
+    server.add_generic_rpc_handlers((servicer.handler(),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    return Worker(plugin, metrics, threads, engine, server, health_servicer, port)
+
+
+async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
+    worker = assemble(settings)
+    await worker.start()
     serving = True
     probe, metrics_port = await start_probe(
-        metrics.registry, settings.host, settings.metrics_port, lambda: serving
+        worker.metrics.registry, settings.host, settings.metrics_port, lambda: serving
     )
-    for name in ("", SERVICE):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    service_id = worker.plugin.service_id
     log.info("worker %d serving %r on %s:%d (metrics :%d)",
-             os.getpid(), plugin.service_id, settings.host, port, metrics_port)
-    write_ready_file(settings.ready_file, {"pid": os.getpid(), "port": port,
+             os.getpid(), service_id, settings.host, worker.port, metrics_port)
+    write_ready_file(settings.ready_file, {"pid": os.getpid(), "port": worker.port,
                                            "metrics_port": metrics_port,
-                                           "service_id": plugin.service_id})
+                                           "service_id": service_id})
     stopped = threading.Event()
-    longest = engine.longest_running_s if engine is not None else (lambda: 0.0)
-    threading.Thread(target=_exit_when_stuck, args=(longest, settings.stuck_after_s, stopped),
+    threading.Thread(target=_exit_when_stuck,
+                     args=(worker.longest_running_s, settings.stuck_after_s, stopped),
                      name="stuck-watchdog", daemon=True).start()
     try:
         await stop.wait()
     finally:
         stopped.set()
         serving = False
-        for name in ("", SERVICE):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await server.stop(settings.grace_s)
+        await worker.drain(settings.grace_s)
         await probe.cleanup()
-        threads.shutdown()
-        plugin.fini()
+        worker.close()
         log.info("worker %d stopped", os.getpid())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 import tempfile
@@ -82,6 +83,12 @@ class Supervisor:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self._stopping = True
+        try:
+            await self._stop_workers(grace_s)
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)  # the workers' ready files
+
+    async def _stop_workers(self, grace_s: float) -> None:
         if self._watch is not None:
             self._watch.cancel()
         running = [w.process for w in self._workers if w.process and w.process.returncode is None]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
-__all__ = ["WrapperThreads"]
+__all__ = ["WrapperThreads", "settleable"]
 
 _Job = tuple[asyncio.Future[Any], Callable[[], Any]] | None
 
@@ -60,13 +60,25 @@ class WrapperThreads:
                 return
             future, call = job
             try:
-                result = call()
-            except BaseException as error:  # handed to the awaiting coroutine, not lost
-                _settle(future, None, error)
-            else:
-                _settle(future, result, None)
+                result, error = call(), None
+            except BaseException as raised:  # handed to the awaiting coroutine, not lost
+                result, error = None, raised
             with self._lock:
+                # idle before the answer leaves: a call made the moment this one returns
+                # then takes this thread instead of starting another
                 self._idle += 1
+            _settle(future, result, error)
+
+
+def settleable(error: BaseException) -> BaseException:
+    """An exception an asyncio future can hold: it refuses StopIteration (PEP 479), which a
+    wrapper raises by calling next() on an empty iterator; that would leave its caller waiting
+    for ever."""
+    if isinstance(error, StopIteration):
+        wrapped = RuntimeError(f"the wrapper raised StopIteration({error})")
+        wrapped.__cause__ = error
+        return wrapped
+    return error
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -74,7 +86,7 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         if future.done():  # cancelled while the wrapper ran
             return
         if error is not None:
-            future.set_exception(error)
+            future.set_exception(settleable(error))
         else:
             future.set_result(result)
 

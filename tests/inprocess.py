@@ -11,21 +11,17 @@ from typing import Any
 import aiohttp
 import grpc
 from aiohttp import web
-from grpc_health.v1 import health_pb2
 
 from gateway.app import make_app
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
+from loader import server
 from loader.engine import OnceEngine
 from loader.metrics import LoaderMetrics
-from loader.plugin import Plugin
-from loader.server import build_server
-from loader.servicer import LoaderServicer
 from loader.settings import LoaderSettings
-from loader.threads import WrapperThreads
 from loader.v1 import loader_pb2
-from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, SERVICE, message_options
+from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, message_options
 
 __all__ = [
     "Gateway", "Worker", "closed_port", "running_gateway", "running_worker", "text_request",
@@ -64,26 +60,16 @@ async def running_worker(wrapper: str, **overrides: Any) -> AsyncIterator[Worker
     """The worker `athena loader` runs, minus the process: serving (health SERVING) until the
     block ends, then stopped with its wrapper's threads and wrapperFini."""
     settings = LoaderSettings(wrapper=wrapper, **overrides)
-    plugin = Plugin.load(wrapper)
-    plugin.init(dict(settings.wrapper_config))
-    metrics = LoaderMetrics()
-    threads = WrapperThreads(settings.licence)
-    engine = None if plugin.once is None else OnceEngine(
-        plugin, settings.licence, settings.inline_under_ms, metrics, threads)
-    servicer = LoaderServicer(plugin, settings, metrics, engine)
-    server, health, port = build_server(settings, servicer)
-    await server.start()
-    for name in ("", SERVICE):
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    address = f"127.0.0.1:{port}"
+    parts = server.assemble(settings)
+    await parts.start()
+    address = f"127.0.0.1:{parts.port}"
     options = message_options(settings.max_message_bytes)
     try:
         async with grpc.aio.insecure_channel(address, options=options) as channel:
-            yield Worker(address, server, channel, engine, metrics)
+            yield Worker(address, parts.server, channel, parts.engine, parts.metrics)
     finally:
-        await server.stop(None)
-        threads.shutdown()
-        plugin.fini()
+        await parts.drain(None)
+        parts.close()
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiges_embed
 import pytest
@@ -126,6 +127,28 @@ async def test_wrapper_time_is_observed_per_call() -> None:
             await run(engine)
     assert metrics.registry.get_sample_value(
         "athena_loader_wrapper_duration_seconds_count", {"op": "once"}) == 3
+
+
+@pytest.mark.parametrize("inline_under_ms", [0.0, 50.0])
+async def test_a_stop_iteration_fails_the_call_and_gives_the_licence_back(
+        inline_under_ms: float, tmp_path: Path) -> None:
+    wrapper = tmp_path / "stops" / "wrapper.py"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "from aiges_embed import Response, ResponseData\n"
+        "def wrapperInit(config):\n    return 0\n"
+        "def wrapperOnceExec(params, reqData):\n"
+        "    if params.get('mode') == 'stop':\n        return next(iter(()))\n"
+        "    out = ResponseData('result', 0, 3, 0)\n    out.setData('ok')\n"
+        "    response = Response()\n    response.list = [out]\n    return response\n")
+    async with engine_for(str(wrapper), licence=1, inline_under_ms=inline_under_ms) as (
+            engine, _):
+        for _ in range(STREAK + 1):  # with inline on, the calls after these run inline
+            await run(engine)
+        with pytest.raises(WrapperFailed, match="StopIteration"):
+            await asyncio.wait_for(run(engine, mode="stop"), timeout=10)
+        assert engine.in_use == 0
+        assert output_text(await run(engine)) == "ok"
 
 
 def test_a_sessions_only_wrapper_has_no_once_engine() -> None:

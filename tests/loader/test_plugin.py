@@ -332,3 +332,27 @@ def test_a_wrapper_imports_its_sibling_modules_by_bare_name(tmp_path: Path) -> N
         assert once(plugin)({}, data("x"), "", 0) == "from a sibling"
     finally:
         sys.modules.pop("athena_test_sibling", None)
+
+
+@pytest.mark.parametrize("sibling", ["loader.py", "gateway/__init__.py"])
+def test_a_sibling_module_named_like_athenas_packages_is_warned_about(
+        tmp_path: Path, sibling: str, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "shadowing"
+    (folder / sibling).parent.mkdir(parents=True, exist_ok=True)
+    (folder / sibling).write_text("VALUE = 1\n")
+    Plugin.load(wrapper_file(folder, """
+        def wrapperInit(config):
+            return 0
+
+        def wrapperOnceExec(params, reqData):
+            return None
+    """))
+    name = sibling.split("/")[0].removesuffix(".py")
+    assert f"has its own {name!r} module" in caplog.text
+    assert "rename" in caplog.text
+
+
+def test_a_wrapper_without_such_siblings_loads_without_that_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    Plugin.load(FAULTY)
+    assert "has its own" not in caplog.text

@@ -94,6 +94,7 @@ async def test_stop_sigterms_every_worker_and_leaves_no_process(
         still_running = [pid for pid in started if pid_alive(pid)]
     assert len(started) == 2
     assert still_running == []
+    assert not supervisor._dir.exists()  # its workers' ready files went with it
     logged = capfd.readouterr().err
     for pid in started:  # they drained on SIGTERM (and ran wrapperFini); none was killed
         assert f"worker {pid} stopped" in logged

@@ -87,10 +87,8 @@ async def test_an_idle_thread_takes_the_next_call_instead_of_a_new_one(threads: 
     pool = threads(4, "idle")
     names = []
     for _ in range(10):
+        # back to back: the thread counts itself idle before its answer leaves
         names.append(await pool.run(lambda: threading.current_thread().name))
-        # a thread counts itself idle only after its answer is on its way, so a call made the
-        # instant the last one answered can still start a second thread: give it that instant
-        await asyncio.sleep(0.01)
     assert set(names) == {"idle-0"}
     assert len(alive("idle")) == 1
 
@@ -117,6 +115,18 @@ async def test_a_base_exception_in_the_call_reaches_the_coroutine_not_the_thread
     with pytest.raises(SystemExit):
         await pool.run(exits)
     assert await pool.run(threading.current_thread) is alive("exits")[0]
+
+
+async def test_a_stop_iteration_in_the_call_reaches_the_coroutine_instead_of_hanging(
+    threads: Make,
+) -> None:
+    """asyncio futures refuse StopIteration (PEP 479); a wrapper calling next() on an empty
+    iterator must still fail its call, not leave it waiting for ever."""
+    pool = threads(1, "stops")
+    with pytest.raises(RuntimeError, match="StopIteration") as raised:
+        await asyncio.wait_for(pool.run(lambda: next(iter(()))), timeout=10)
+    assert isinstance(raised.value.__cause__, StopIteration)
+    assert await pool.run(lambda: "still working") == "still working"
 
 
 async def test_a_call_whose_caller_gave_up_does_not_break_the_pool(threads: Make) -> None:
