@@ -10,6 +10,7 @@ from gateway.settings import GatewaySettings
 from loader.config import with_default
 from loader.process import setup_logging, stop_event, tune_allocator
 from loader.settings import LoaderSettings
+from loader.v1.wire import DATA_KEYS
 
 __all__ = ["main"]
 
@@ -82,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                     "(http://host:8080/v1/private/echo) or grpc://host:9090.",
         epilog="inputs: NAME=VALUE, NAME=@FILE, or VALUE (named after its kind)")
     call.add_argument("target", metavar="TARGET")
-    for kind in ("text", "image", "audio", "video"):
+    for kind in DATA_KEYS:
         call.add_argument(f"--{kind}", action="append", default=[], metavar="INPUT",
                           help=f"a {kind} input")
     call.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -135,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "call":
         from gateway.client import call, parse_input
 
-        inputs = [parse_input(kind, spec) for kind in ("text", "image", "audio", "video")
-                  for spec in getattr(args, kind)]
+        inputs = [parse_input(kind, spec) for kind in DATA_KEYS for spec in getattr(args, kind)]
         return call(args.target, inputs, args.param, args.accept, args.ability, args.out_dir,
                     args.timeout)
     setup_logging("gateway")
