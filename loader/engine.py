@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -17,7 +16,7 @@ from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.placement import Placement
 from loader.plugin import Plugin
-from loader.threads import WrapperThreads, settleable
+from loader.threads import WrapperThreads
 from loader.v1.codes import Code
 
 __all__ = ["OnceEngine"]
@@ -60,15 +59,14 @@ class OnceEngine:
         """The wrapper's Response. Raises Overloaded at the licence, CallTimeout past the
         deadline, WrapperFailed when the wrapper raises."""
         self._licence.take()
+        if not self._is_async and self._placement.inline():
+            return self._run_inline(params, data, usr_tag, pers_id)
         self._in_flight.inc()
         started = perf_counter()
-        if self._is_async:
-            future: asyncio.Future[Any] = asyncio.ensure_future(
-                self._once(params, data, usr_tag, pers_id))
-        else:
-            call = functools.partial(self._timed, params, data, usr_tag, pers_id)
-            future = self._run_inline(call, started) if self._placement.inline() \
-                else self._threads.run(call)
+        future: asyncio.Future[Any] = (
+            asyncio.ensure_future(self._once(params, data, usr_tag, pers_id)) if self._is_async
+            else self._threads.run(functools.partial(self._timed, params, data, usr_tag, pers_id))
+        )
 
         def finished(_: asyncio.Future[Any]) -> None:
             # the instance is busy until the wrapper really returns, even after a timeout
@@ -77,11 +75,8 @@ class OnceEngine:
             self._in_flight.dec()
             self._duration.observe(perf_counter() - started)
 
-        if future.done():  # ran inline: give the instance back now, not on a later loop turn
-            finished(future)
-        else:
-            self._started[future] = started
-            future.add_done_callback(finished)
+        self._started[future] = started
+        future.add_done_callback(finished)
         try:
             return await _outcome(future, timeout)
         except TimeoutError:
@@ -95,10 +90,7 @@ class OnceEngine:
                 future.cancel()
             raise
         except Exception as e:
-            log.exception("wrapperOnceExec raised")
-            raise WrapperFailed(
-                f"wrapperOnceExec raised {type(e).__name__}: {e}", Code.WRAPPER_EXEC
-            ) from None
+            raise _failed(e) from None
 
     def _timed(self, *args: Any) -> Any:
         """The call itself, timed where it runs: waiting for a thread under load is not the
@@ -109,23 +101,32 @@ class OnceEngine:
         finally:
             self._placement.record(perf_counter() - started)
 
-    def _run_inline(self, call: Callable[[], Any], started: float) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._inline_started = started
+    def _run_inline(self, *args: Any) -> Any:
+        """The call on the event loop, with no future around it: nothing else runs until it
+        returns, so its licence is back before the next call, and the in-flight gauge, which
+        no scrape could catch mid-call, is left alone."""
+        started = self._inline_started = perf_counter()
         try:
-            future.set_result(call())
-        except Exception as error:  # reported like a threaded call's failure
-            future.set_exception(settleable(error))
+            return self._once(*args)
+        except Exception as e:  # StopIteration included: it never reaches a future here
+            raise _failed(e) from None
         finally:
+            elapsed = perf_counter() - started
             self._inline_started = None
-        return future
+            self._placement.record(elapsed)
+            self._licence.give_back()
+            self._duration.observe(elapsed)
+
+
+def _failed(error: Exception) -> WrapperFailed:
+    log.error("wrapperOnceExec raised", exc_info=error)
+    return WrapperFailed(f"wrapperOnceExec raised {type(error).__name__}: {error}",
+                         Code.WRAPPER_EXEC)
 
 
 async def _outcome(future: asyncio.Future[Any], timeout: float | None) -> Any:
     """The wrapper's result, waiting at most `timeout`; giving up (or being cancelled) leaves
     the call itself running, as asyncio.wait_for(shield(...)) would, at a third of its cost."""
-    if future.done():  # ran inline
-        return future.result()
     loop = asyncio.get_running_loop()
     waiter = loop.create_future()
 
