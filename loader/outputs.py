@@ -25,6 +25,11 @@ def checked_outputs(
     outputs = list(response.list or ())
     if not outputs:
         raise InvalidOutput("wrapper output data is nil: the Response list is empty")
+    keys = [getattr(output, "key", None) for output in outputs]
+    if len(set(keys)) != len(keys):
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise InvalidOutput(f"wrapper produced output {twice!r} more than once: each output "
+                            "key may appear once in a Response")
     if not accepts:
         return outputs
     wanted = {key: data_type for key, data_type, _ in accepts}

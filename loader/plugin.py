@@ -1,6 +1,7 @@
 """Wrapper plugin: imports a user's wrapper.py once and adapts its signature variant once."""
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -14,6 +15,7 @@ from typing import Any
 import aiges_embed
 
 from loader.errors import WrapperLoadError
+from loader.schema import Schema
 from loader.v1.codes import Code
 
 __all__ = ["OnceCall", "Plugin"]
@@ -38,14 +40,14 @@ class Plugin:
     version: str
     once: OnceCall | None
     once_is_async: bool
+    declared: Schema | None = None  # what an SDK-style wrapper declares about its API
+    source_digest: str = ""  # sha256 of the wrapper's source file ("" when it has none)
 
     @classmethod
     def load(cls, spec: str, service_id: str | None = None) -> Plugin:
         module, attr = _import(spec)
         target = _target(module, attr, spec)
         once_fn = getattr(target, "wrapperOnceExec", None)
-        if getattr(target, "wrapperInit", None) is None:
-            raise WrapperLoadError(f"{spec}: defines no wrapperInit (the contract requires it)")
         if once_fn is None and getattr(target, "wrapperCreate", None) is None:
             raise WrapperLoadError(f"{spec}: defines neither wrapperOnceExec nor wrapperCreate")
         stem = Path(spec.partition(":")[0]).parent.name or module.__name__
@@ -56,11 +58,17 @@ class Plugin:
             version=str(getattr(target, "version", "") or "v1"),
             once=_adapt_once(once_fn) if once_fn is not None else None,
             once_is_async=inspect.iscoroutinefunction(once_fn),
+            declared=_declared(target, spec),
+            source_digest=_digest(module),
         )
 
     def init(self, config: dict[str, str]) -> None:
+        init = getattr(self.target, "wrapperInit", None)
+        if init is None:  # common in function-style (v1) stream wrappers
+            log.info("%s defines no wrapperInit: nothing to initialise", self.name)
+            return
         try:
-            code = self.target.wrapperInit(config)
+            code = init(config)
         except Exception as e:
             raise WrapperLoadError(f"wrapperInit raised {type(e).__name__}: {e}") from e
         if code not in (0, None):
@@ -104,15 +112,6 @@ class Plugin:
             "stream": "wrapperCreate",
         }
         return [op for op, method in present.items() if hasattr(self.target, method)]
-
-    def schema(self) -> dict[str, Any]:
-        """What an SDK-style Wrapper declares about its HTTP API (empty: nothing declared)."""
-        schema: dict[str, Any] = {}
-        for attr in ("requestCls", "responseCls"):
-            declared = getattr(self.target, attr, None)
-            if declared is not None:
-                schema[attr] = _describe_fields(declared)
-        return schema
 
 
 def _import(spec: str) -> tuple[Any, str | None]:
@@ -239,10 +238,20 @@ def _response_data(item: Any) -> Any:
     return out
 
 
-def _describe_fields(declared: Any) -> dict[str, str]:
-    owner = declared if inspect.isclass(declared) else type(declared)
-    return {
-        name: type(value).__name__
-        for name, value in vars(owner).items()
-        if not name.startswith("_") and not callable(value)
-    }
+def _declared(target: Any, spec: str) -> Schema | None:
+    try:
+        return Schema.of(target)
+    except Exception as e:  # a schema we cannot read must not stop the wrapper from serving
+        log.warning("%s: cannot read its requestCls/responseCls schema (%s: %s); serving it "
+                    "without one", spec, type(e).__name__, e)
+        return None
+
+
+def _digest(module: Any) -> str:
+    source = getattr(module, "__file__", None)
+    if not source:
+        return ""
+    try:
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    except OSError:
+        return ""

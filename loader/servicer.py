@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -55,16 +56,23 @@ class LoaderServicer:
 
     def ability(self) -> loader_pb2.Ability:
         plugin = self._plugin
-        schema = plugin.schema()
         return loader_pb2.Ability(
             service_id=plugin.service_id,
             version=plugin.version,
             route=self._settings.route or f"/{plugin.version}/private/{plugin.service_id}",
-            schema_json=json.dumps(schema) if schema else "",
+            schema_json=plugin.declared.to_json() if plugin.declared else "",
             licence=self._settings.licence,
             operations=plugin.operations(),
             wrapper_version=plugin.wrapper_version(),
+            fingerprint=self._fingerprint(),
+            wrapper=self._settings.wrapper,
         )
+
+    def _fingerprint(self) -> str:
+        """Same source and same [wrapper] config: the same ability, wherever it runs."""
+        config = json.dumps(sorted(self._settings.wrapper_config.items()))
+        both = f"{self._plugin.source_digest}\n{config}".encode()
+        return hashlib.sha256(both).hexdigest()[:16]
 
     async def describe(
         self, request: loader_pb2.DescribeRequest, context: grpc.aio.ServicerContext
@@ -103,6 +111,8 @@ class LoaderServicer:
         # one sid names the call: the gateway's, else one the client put in params, else ours
         params = request.params  # built by parse_call for this call alone: no need to copy
         sid = params["sid"] = request.sid or params.get("sid") or uuid.uuid4().hex
+        if self._plugin.declared is not None:
+            self._plugin.declared.check(params, request.data)  # before the wrapper sees it
         code = 0
         try:
             response = await self._engine.run(params, request.data, request.usr_tag,

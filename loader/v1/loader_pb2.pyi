@@ -105,7 +105,7 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Ability(_message.Message):
-    __slots__ = ("service_id", "version", "route", "schema_json", "licence", "operations", "wrapper_version")
+    __slots__ = ("service_id", "version", "route", "schema_json", "licence", "operations", "wrapper_version", "fingerprint", "wrapper")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,8 @@ class Ability(_message.Message):
     LICENCE_FIELD_NUMBER: _ClassVar[int]
     OPERATIONS_FIELD_NUMBER: _ClassVar[int]
     WRAPPER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    WRAPPER_FIELD_NUMBER: _ClassVar[int]
     service_id: str
     version: str
     route: str
@@ -120,4 +122,6 @@ class Ability(_message.Message):
     licence: int
     operations: _containers.RepeatedScalarFieldContainer[str]
     wrapper_version: str
-    def __init__(self, service_id: _Optional[str] = ..., version: _Optional[str] = ..., route: _Optional[str] = ..., schema_json: _Optional[str] = ..., licence: _Optional[int] = ..., operations: _Optional[_Iterable[str]] = ..., wrapper_version: _Optional[str] = ...) -> None: ...
+    fingerprint: str
+    wrapper: str
+    def __init__(self, service_id: _Optional[str] = ..., version: _Optional[str] = ..., route: _Optional[str] = ..., schema_json: _Optional[str] = ..., licence: _Optional[int] = ..., operations: _Optional[_Iterable[str]] = ..., wrapper_version: _Optional[str] = ..., fingerprint: _Optional[str] = ..., wrapper: _Optional[str] = ...) -> None: ...

@@ -131,11 +131,25 @@ def test_wrapper_init_gets_the_config_it_was_given(tmp_path: Path) -> None:
     assert plugin.target.config == {"model.path": "/models/a"}
 
 
+def test_a_wrapper_without_wrapper_init_loads_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Function-style (v1) stream wrappers often define none; AIGES loads them."""
+    caplog.set_level("INFO")
+    plugin = Plugin.load(wrapper_file(tmp_path / "no_init", """
+        def wrapperCreate(usrTag, params, psrIds, psrCnt, errNum):
+            return "handle"
+
+        def wrapperDestory(handle):
+            return 0
+    """))
+    plugin.init({"a": "b"})
+    assert "defines no wrapperInit" in caplog.text
+    assert plugin.operations() == ["stream"]
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("def wrapperOnceExec(params, reqData):\n    pass\n",
-         "defines no wrapperInit (the contract requires it)"),
         ("def wrapperInit(config):\n    return 0\n",
          "defines neither wrapperOnceExec nor wrapperCreate"),
         ("import no_such_module_here\n",
@@ -148,7 +162,7 @@ def test_wrapper_init_gets_the_config_it_was_given(tmp_path: Path) -> None:
          "def wrapperOnceExec(params, reqData, session):\n    pass\n",
          "parameter 'session' is not one the contract passes"),
     ],
-    ids=["no-init", "no-exec", "import-fails", "constructor-fails", "one-argument",
+    ids=["no-exec", "import-fails", "constructor-fails", "one-argument",
          "unknown-parameter"],
 )
 def test_a_broken_wrapper_fails_to_load_with_a_message_saying_why(
@@ -233,35 +247,6 @@ def test_operations_list_the_calls_the_wrapper_defines(tmp_path: Path) -> None:
     assert Plugin.load(FAULTY).operations() == ["once"]
     assert both.operations() == ["once", "stream"]
     assert (stream.operations(), stream.once) == (["stream"], None)
-
-
-def test_schema_describes_the_declared_request_and_response_fields(tmp_path: Path) -> None:
-    plugin = Plugin.load(wrapper_file(tmp_path / "sdk", """
-        class Request:
-            text = b""
-            language = "en"
-
-        class Result:
-            score = 0.0
-
-            def helper(self):
-                pass
-
-        class Wrapper:
-            requestCls = Request()
-            responseCls = Result
-
-            def wrapperInit(self, config):
-                return 0
-
-            def wrapperOnceExec(self, params, reqData):
-                pass
-    """))
-    assert plugin.schema() == {
-        "requestCls": {"text": "bytes", "language": "str"},
-        "responseCls": {"score": "float"},
-    }
-    assert Plugin.load(FAULTY).schema() == {}
 
 
 def test_error_text_is_the_wrappers_own_else_a_generic_one() -> None:

@@ -101,6 +101,13 @@ async def test_output_the_request_did_not_ask_for_is_10106(worker) -> None:
     assert code == 10106 and "'surprise'" in message
 
 
+async def test_one_output_key_twice_is_10106_naming_it(worker) -> None:
+    async with worker(FAULTY) as w:
+        status, code, message = await _error_of(w.call(text_request("x", mode="twice")))
+    assert (status, code) == (grpc.StatusCode.INTERNAL, 10106)
+    assert "'result' more than once" in message
+
+
 async def test_corrupt_request_bytes_are_invalid_argument_10001(worker) -> None:
     async with worker(FAULTY) as w:
         status, code, message = await _error_of(w.call_raw(b"\x1a\xff\xff\xff\x0f"))

@@ -48,6 +48,10 @@ class Wrapper:
             return _text("result", repr(sorted(params.items())))
         if mode == "thread":  # where the loader ran this call
             return _text("result", threading.current_thread().name)
+        if mode == "twice":  # one output key twice: the SDK's own check rejects this
+            response = _text("result", "one")
+            response.list = [response.list[0], _text("result", "two").list[0]]
+            return response
         key = "surprise" if mode == "undeclared" else "result"
         return _text(key, "ok")
 
