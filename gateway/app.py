@@ -13,6 +13,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.routes import METRICS, SETTINGS, UPSTREAMS, add_routes, error_middleware
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
+from loader.config import ConfigError
 from loader.process import write_ready_file
 
 __all__ = ["make_app", "run_gateway"]
@@ -37,6 +38,9 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     metrics = GatewayMetrics()
     upstreams = Upstreams(settings, metrics)
     await upstreams.start()
+    if upstreams.conflicts:  # at start, refuse; later, refused workers are only left out
+        await upstreams.close()
+        raise ConfigError("refusing to start: " + " | ".join(upstreams.conflicts))
     runner = web.AppRunner(make_app(settings, metrics, upstreams), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

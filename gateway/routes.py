@@ -196,7 +196,8 @@ async def readyz(request: web.Request) -> web.Response:
     ]
     ready = upstreams.ready()
     return web.json_response(
-        {"status": "ready" if ready else "not ready", "workers": workers},
+        {"status": "ready" if ready else "not ready", "workers": workers,
+         "conflicts": upstreams.conflicts},
         status=200 if ready else 503,
     )
 

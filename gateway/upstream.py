@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.errors import AllBusy, GatewayError, NoWorker, WorkerLost
+from gateway.identity import claims_of
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from loader.v1 import loader_pb2
@@ -88,6 +89,8 @@ class Upstreams:
         self._health_task: asyncio.Task[None] | None = None
         self._by_service: dict[str, loader_pb2.Ability] = {}
         self._by_route: dict[str, loader_pb2.Ability] = {}
+        self._pools: dict[str, list[Endpoint]] = {}  # the endpoints serving each ability
+        self.conflicts: list[str] = []  # claims refused (gateway.identity), for people
 
     async def start(self) -> None:
         await self._probe_all()
@@ -111,12 +114,17 @@ class Upstreams:
 
     def _index_abilities(self) -> None:
         """Abilities change only when a probe learns one: index them then, not per request."""
-        by_service: dict[str, loader_pb2.Ability] = {}
-        for endpoint in self.endpoints:
-            if endpoint.ability is not None:
-                by_service.setdefault(endpoint.ability.service_id, endpoint.ability)
-        self._by_service = by_service
-        self._by_route = {a.route: a for a in by_service.values()}
+        claims = claims_of(e.ability for e in self.endpoints)
+        self._by_service, self._by_route = claims.by_service, claims.by_route
+        pools: dict[str, list[Endpoint]] = {}
+        for index, endpoint in enumerate(self.endpoints):
+            if endpoint.ability is not None and index not in claims.refused:
+                pools.setdefault(endpoint.service_id, []).append(endpoint)
+        self._pools = pools
+        for conflict in claims.conflicts:
+            if conflict not in self.conflicts:
+                log.error("%s (serving the first claim, leaving the other out)", conflict)
+        self.conflicts = claims.conflicts
 
     def ready(self) -> bool:
         abilities = self.abilities()
@@ -189,7 +197,7 @@ class Upstreams:
             self._metrics.upstream_duration.labels(*labels).observe(perf_counter() - started)
 
     def _serving(self, service_id: str) -> list[Endpoint]:
-        return [e for e in self.endpoints if e.service_id == service_id]
+        return self._pools.get(service_id, [])
 
     def _pick(self, service_id: str, tried: set[Endpoint]) -> Endpoint | None:
         """Power of two choices on outstanding requests (cheap, and avoids herding)."""

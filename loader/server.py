@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -124,7 +126,24 @@ def _exit_when_stuck(longest_running_s: Callable[[], float], stuck_after_s: floa
 
 
 def run(settings: LoaderSettings) -> None:
+    settings = in_wrapper_folder(settings)
+
     async def main() -> None:
         await serve(settings, stop_event())
 
     asyncio.run(main())
+
+
+def in_wrapper_folder(settings: LoaderSettings) -> LoaderSettings:
+    """Make the wrapper's folder this process's working directory, as AIGES does: wrappers
+    open files relative to it (`open("test_data/x.png")`, `ImageBodyField(path="x.png")` at
+    import). Paths in the settings are made absolute first. A `module:attr` wrapper keeps
+    the directory it was started in."""
+    location, colon, attr = settings.wrapper.partition(":")
+    path = Path(location)
+    if not (path.suffix == ".py" or path.is_file()):
+        return settings
+    path = path.resolve()
+    ready_file = settings.ready_file.resolve() if settings.ready_file else None
+    os.chdir(path.parent)
+    return dataclasses.replace(settings, wrapper=f"{path}{colon}{attr}", ready_file=ready_file)
