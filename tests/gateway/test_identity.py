@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from gateway.identity import claims_of
 from loader.v1 import loader_pb2
+from tests.inprocess import running_gateway, running_worker, wrapper_calls
+from tests.support import ABILITIES, aiges_body, text_item
 
 
 def ability(service_id: str, fingerprint: str, route: str | None = None,
@@ -31,3 +33,19 @@ def test_a_second_ability_on_a_taken_route_is_refused_naming_the_route_setting()
                                                                        "/v1/private/x")])
     assert list(claims.by_service) == ["one"] and claims.refused == {1}
     assert "/v1/private/x" in claims.conflicts[0] and "route" in claims.conflicts[0]
+
+
+async def test_a_gateway_never_mixes_two_wrappers_behind_one_ability() -> None:
+    """The gateway over a worker of each template-style wrapper: every call goes to the first,
+    and /readyz names the conflict."""
+    first, second = (str(ABILITIES / f"template_{n}" / "wrapper.py") for n in "ab")
+    async with running_worker(first) as a, running_worker(second) as b, \
+            running_gateway([a.address, b.address]) as gateway:
+        body = aiges_body("mmocr", {"text": text_item("x")})
+        for _ in range(6):
+            async with gateway.client.post("/backup.0/private/mmocr", json=body) as response:
+                assert (await response.json())["payload"]["result"]["text"] == "template a"
+        async with gateway.client.get("/readyz") as response:
+            (conflict,) = (await response.json())["conflicts"]
+    assert first in conflict and second in conflict
+    assert wrapper_calls(b) == 0
