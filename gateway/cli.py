@@ -1,10 +1,12 @@
-"""`athena`: serve wrappers, run a gateway or a loader worker on its own, or call an ability."""
+"""`athena`: serve wrappers, run a gateway or a loader worker on its own, call an ability, or
+start a new one."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from gateway.settings import GatewaySettings
 from loader.config import with_default
@@ -17,6 +19,7 @@ __all__ = ["main"]
 log = logging.getLogger("athena")
 
 _EXAMPLES = """examples:
+  athena new myability
   athena serve wrappers/echo/wrapper.py --workers 2
   athena call http://127.0.0.1:8080/v1/private/echo --text hello
   athena call grpc://127.0.0.1:9090 --ability echo --text hello
@@ -62,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                                         "(default: aiges.toml beside each wrapper.py)")
     serve.add_argument("--licence", type=int, help=with_default(
         "concurrent calls per worker, [fc] max", LoaderSettings.licence))
+    serve.add_argument("--worker-port-base", type=int, dest="worker_port_base", metavar="N",
+                       help="pin the workers' ports (for firewalled hosts): worker i, counted "
+                            "across the wrappers in the order given, serves gRPC on N+2i and "
+                            "/metrics on N+2i+1, so W workers take N..N+2W-1; a restarted "
+                            "worker keeps its ports (default: any free ports)")
     _gateway_arguments(serve)
 
     gateway = commands.add_parser(
@@ -93,6 +101,18 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--ability", help="with grpc://, which ability (service id)")
     call.add_argument("--out-dir", dest="out_dir", help="save outputs as files here")
     call.add_argument("--timeout", type=float, default=60.0, help="seconds (default %(default)g)")
+
+    new = commands.add_parser(
+        "new", help="write a runnable wrapper folder NAME/ to start a new ability from",
+        description="Write NAME/ with wrapper.py (aiges SDK style, with a schema), aiges.toml, "
+                    "requirements.txt, README.md, test_data/hello.txt and test_wrapper.py (a "
+                    "test that serves it with athena serve and calls it). "
+                    "`athena serve NAME/wrapper.py` serves it as it is.")
+    new.add_argument("name", metavar="NAME",
+                     help="the ability's service id (route /v1/private/NAME): letters, digits, "
+                          "'_' and '-', starting with a letter or '_'")
+    new.add_argument("--dir", default=".", metavar="PARENT",
+                     help="where to write NAME/ (default: the current folder)")
     return parser
 
 
@@ -107,7 +127,7 @@ async def _serve(args: argparse.Namespace) -> None:
     gateway_config = args.config or (
         default_config_for(args.wrappers[0]) if len(args.wrappers) == 1 else None)
     specs = [WorkerSpec(w, args.config, extra_args=extra) for w in args.wrappers]
-    supervisor = Supervisor(specs, args.workers)
+    supervisor = Supervisor(specs, args.workers, port_base=args.worker_port_base)
     try:
         await supervisor.start()
         settings = GatewaySettings.load(
@@ -127,8 +147,42 @@ async def _gateway(args: argparse.Namespace) -> None:
     await run_gateway(settings, stop_event())
 
 
+def _check_port_base(args: argparse.Namespace) -> str | None:
+    """Why --worker-port-base cannot work with this many workers, or None."""
+    base, count = args.worker_port_base, len(args.wrappers) * args.workers
+    if base is None or 0 < base <= 65536 - 2 * count:
+        return None
+    return (f"--worker-port-base {base}: {count} workers need the {2 * count} ports from "
+            f"{base} on, which must lie within 1..65535")
+
+
+def _port_in_use(args: argparse.Namespace, error: Exception) -> str:
+    base, count = args.worker_port_base, len(args.wrappers) * args.workers
+    return (f"{error}; --worker-port-base {base} gives the {count} workers ports "
+            f"{base}..{base + 2 * count - 1}: free that port or choose another base")
+
+
+def _new(args: argparse.Namespace) -> int:
+    from gateway.scaffold import ScaffoldError, new_ability
+
+    folder = Path(args.dir) / args.name
+    try:
+        written = new_ability(args.name, Path(args.dir))
+    except (ScaffoldError, OSError) as e:
+        print(f"athena new: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {folder}/: " + ", ".join(str(p.relative_to(folder)) for p in written))
+    print(f"serve it:  athena serve {folder}/wrapper.py\n"
+          f"call it:   athena call http://127.0.0.1:8080/v1/private/{args.name} "
+          f"--text @{folder}/test_data/hello.txt\n"
+          f"test it:   python -m pytest {folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "new":
+        return _new(args)
     if args.command == "loader":
         from loader.cli import run_from_args
 
@@ -139,13 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         inputs = [parse_input(kind, spec) for kind in DATA_KEYS for spec in getattr(args, kind)]
         return call(args.target, inputs, args.param, args.accept, args.ability, args.out_dir,
                     args.timeout)
+    if args.command == "serve" and (problem := _check_port_base(args)):
+        print(f"athena serve: {problem}", file=sys.stderr)
+        return 2
     setup_logging("gateway")
     from loader.config import ConfigError
-    from loader.supervisor import WorkerFailed
+    from loader.supervisor import PortInUse, WorkerFailed
 
     tune_allocator()
     try:
         asyncio.run(_serve(args) if args.command == "serve" else _gateway(args))
+    except PortInUse as e:
+        print(f"athena serve: {_port_in_use(args, e)}", file=sys.stderr)
+        return 2
     except (ConfigError, WorkerFailed) as e:
         print(f"athena {args.command}: {e}", file=sys.stderr)
         return 2

@@ -63,15 +63,33 @@ def _accepts(specs: Sequence[str]) -> dict[str, dict[str, str]]:
     return accepts
 
 
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _show(outputs: list[_Output], out_dir: Path | None) -> None:
+    """Text as text; text that is not UTF-8 as `name: base64:<base64>` (never replacement
+    characters: the bytes stay recoverable); other kinds by size. With out_dir, every output
+    is written there as it arrived."""
     for name, kind, data, attrs in outputs:
+        text = _utf8(data) if kind == "text" else None
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            target = out_dir / f"{name}.{attrs.get('encoding', 'bin')}"
+            # the HTTP gateway marks non-UTF-8 text "base64": that names the transport, not
+            # the bytes, which are saved decoded
+            suffix = "bin" if kind == "text" and text is None else attrs.get("encoding", "bin")
+            target = out_dir / f"{name}.{suffix}"
             target.write_bytes(data)
             print(f"{name} ({kind}, {len(data)} bytes) -> {target}")
+        elif text is not None:
+            print(f"{name}: {text}")
         elif kind == "text":
-            print(f"{name}: {data.decode('utf-8', errors='replace')}")
+            print(f"{name}: base64:{base64.b64encode(data).decode('ascii')}")
+            print(f"athena call: text output {name!r} is not UTF-8 ({len(data)} bytes): printed "
+                  "as base64; --out-dir saves the bytes", file=sys.stderr)
         else:
             print(f"{name}: {kind}, {len(data)} bytes (use --out-dir to save it)")
 

@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from loader.process import child_environment
 
-__all__ = ["Supervisor", "WorkerFailed", "WorkerSpec"]
+__all__ = ["PortInUse", "Supervisor", "WorkerFailed", "WorkerSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,14 @@ _MAX_BACKOFF_S = 10.0
 
 class WorkerFailed(RuntimeError):
     """A worker exited before it became ready."""
+
+
+class PortInUse(WorkerFailed):
+    """A pinned worker port cannot be bound; nothing was started."""
+
+    def __init__(self, message: str, port: int) -> None:
+        super().__init__(message)
+        self.port = port
 
 
 @dataclass(frozen=True)
@@ -53,13 +62,26 @@ class _Worker:
 
 
 class Supervisor:
-    def __init__(self, specs: list[WorkerSpec], workers_each: int, ready_timeout_s: float = 120.0):
+    """`port_base` pins the ports: worker k (counted across the specs, in order) serves gRPC
+    on port_base + 2k and /metrics on port_base + 2k + 1. Without it each worker binds free
+    ports on its first start; either way a restarted worker binds the ports it had."""
+
+    def __init__(self, specs: list[WorkerSpec], workers_each: int, ready_timeout_s: float = 120.0,
+                 port_base: int | None = None):
+        count = len(specs) * workers_each
+        if port_base is not None and not 0 < port_base <= 65536 - 2 * count:
+            raise ValueError(f"port_base {port_base}: {count} workers need ports "
+                             f"{port_base}..{port_base + 2 * count - 1}, within 1..65535")
         self._dir = Path(tempfile.mkdtemp(prefix="athena-workers-"))
         self._workers = [
             _Worker(spec, i, self._dir / f"worker-{n}-{i}.json")
             for n, spec in enumerate(specs)
             for i in range(workers_each)
         ]
+        if port_base is not None:
+            for k, worker in enumerate(self._workers):
+                worker.port, worker.metrics_port = port_base + 2 * k, port_base + 2 * k + 1
+        self._pinned = port_base is not None
         self._ready_timeout_s = ready_timeout_s
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
@@ -78,6 +100,8 @@ class Supervisor:
 
     async def start(self) -> None:
         """Start every worker at once and return when all are serving."""
+        if self._pinned:
+            self._check_pinned_ports()
         await asyncio.gather(*(self._spawn(w) for w in self._workers))
         self._watch = asyncio.create_task(self._restart_crashed())
 
@@ -104,6 +128,19 @@ class Supervisor:
                                 grace_s)
                     process.kill()
                     await process.wait()
+
+    def _check_pinned_ports(self) -> None:
+        """Bind each pinned port once before any worker starts: gRPC servers bind with
+        SO_REUSEPORT, so a worker would otherwise silently share a port another server holds."""
+        for k, worker in enumerate(self._workers):
+            for port, what in ((worker.port, "gRPC"), (worker.metrics_port, "metrics")):
+                try:
+                    socket.create_server((worker.spec.host, port)).close()
+                except OSError as e:
+                    raise PortInUse(
+                        f"port {port} (the {what} port of worker {k}, #{worker.index} of "
+                        f"{worker.spec.wrapper}) cannot be bound on {worker.spec.host}: "
+                        f"{e.strerror or e}", port) from None
 
     async def _spawn(self, worker: _Worker) -> None:
         worker.ready_file.unlink(missing_ok=True)

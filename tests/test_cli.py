@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +14,11 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from tests.support import ATHENA, ROOT, pid_alive, serve, stop, wait_for_file
+from tests.support import ABILITIES, ATHENA, ROOT, b64, pid_alive, serve, stop, wait_for_file
+
+ECHO = ROOT / "wrappers/echo/wrapper.py"
+BINARY_TEXT = ABILITIES / "binary_text/wrapper.py"
+RAW = b"\xff\xfe athena \x80\x00"  # what binary_text returns as its "raw" text output
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -21,10 +28,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_explains_every_command() -> None:
     top = run("--help")
     assert top.returncode == 0
-    for command in ("serve", "gateway", "loader", "call"):
+    for command in ("serve", "gateway", "loader", "call", "new"):
         assert command in top.stdout
         assert run(command, "--help").returncode == 0
-    assert "--workers" in run("serve", "--help").stdout
+    serve_help = run("serve", "--help").stdout
+    assert "--workers" in serve_help
+    assert "--worker-port-base" in serve_help and "N+2i+1" in serve_help
 
 
 def test_call_prints_outputs_over_http_and_grpc(tmp_path: Path) -> None:
@@ -119,3 +128,94 @@ def test_workers_do_not_outlive_a_killed_serve(tmp_path: Path) -> None:
         while any(pid_alive(pid) for pid in pids):
             assert time.monotonic() < deadline, "workers outlived their parent"
             time.sleep(0.1)
+
+
+def test_call_prints_non_utf8_text_as_base64_and_saves_its_bytes_with_out_dir(
+    tmp_path: Path,
+) -> None:
+    with serve(tmp_path, [BINARY_TEXT]) as stack:
+        targets = {"http": (f"{stack.base}/v1/private/binary_text",),
+                   "grpc": (f"grpc://{stack.grpc}", "--ability", "binary_text")}
+        for transport, target in targets.items():
+            printed = run("call", *target, "--text", "x")
+            assert printed.returncode == 0, printed.stderr
+            assert f"raw: base64:{b64(RAW)}\n" in printed.stdout, transport
+            assert "note: plain words\n" in printed.stdout, transport
+            assert "\ufffd" not in printed.stdout
+            assert f"'raw' is not UTF-8 ({len(RAW)} bytes)" in printed.stderr
+
+            out_dir = tmp_path / transport
+            saved = run("call", *target, "--text", "x", "--out-dir", str(out_dir))
+            assert saved.returncode == 0, saved.stderr
+            assert (out_dir / "raw.bin").read_bytes() == RAW, transport
+            assert (out_dir / "note.utf8").read_bytes() == b"plain words"
+            assert f"raw (text, {len(RAW)} bytes) -> {out_dir / 'raw.bin'}" in saved.stdout
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports, starting from ports the OS hands out for
+    port 0 (so outside any range a service is configured on)."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + count <= 65536 and all(_free(p) for p in range(base, base + count)):
+            return base
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
+def _free(port: int) -> bool:
+    try:
+        socket.create_server(("127.0.0.1", port)).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_worker_port_base_pins_grpc_and_metrics_ports_across_wrappers(tmp_path: Path) -> None:
+    base = free_port_run(8)
+    with serve(tmp_path, [ECHO, BINARY_TEXT], "--workers", "2",
+               "--worker-port-base", str(base)) as stack:
+        assert [(w["ability"], w["address"], w["metrics_address"]) for w in stack.workers] == [
+            (ability, f"127.0.0.1:{base + 2 * i}", f"127.0.0.1:{base + 2 * i + 1}")
+            for i, ability in enumerate(["echo", "echo", "binary_text", "binary_text"])]
+        for worker in stack.workers:
+            metrics = httpx.get(f"http://{worker['metrics_address']}/metrics")
+            assert metrics.status_code == 200
+            assert "athena_loader_licence" in metrics.text
+
+        killed = int(stack.workers[2]["pid"])  # binary_text#0, on base+4 and base+5
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not _answers(f"http://127.0.0.1:{base + 5}/healthz") or pid_alive(killed):
+            assert time.monotonic() < deadline, "the killed worker never came back on its ports"
+            time.sleep(0.1)
+        again = run("call", f"grpc://127.0.0.1:{base + 4}", "--text", "x")
+        assert again.returncode == 0, again.stderr
+        assert "note: plain words" in again.stdout
+    assert "worker binary_text#0 exited" in stack.log_text()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_serve_refuses_a_pinned_port_in_use_naming_it_and_the_flag(tmp_path: Path) -> None:
+    base = free_port_run(4)
+    with socket.create_server(("127.0.0.1", base + 3)):  # worker 1's metrics port
+        result = run("serve", str(ECHO), "--workers", "2", "--worker-port-base", str(base),
+                     "--port", "0", "--grpc-port", "0")
+    assert result.returncode == 2
+    assert f"port {base + 3} (the metrics port of worker 1" in result.stderr
+    assert f"--worker-port-base {base} gives the 2 workers ports {base}..{base + 3}" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_port_base_whose_ports_do_not_fit() -> None:
+    result = run("serve", str(ECHO), "--workers", "3", "--worker-port-base", "65531")
+    assert result.returncode == 2
+    assert "--worker-port-base 65531: 3 workers need the 6 ports from 65531 on" in result.stderr
