@@ -1,0 +1,1 @@
+"""The SDK's aiges.core package; of it, wrappers import only aiges.core.types."""

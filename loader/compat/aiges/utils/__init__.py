@@ -1,0 +1,1 @@
+"""The SDK's aiges.utils package; of it, wrappers import only aiges.utils.log."""
