@@ -14,6 +14,7 @@ from typing import Any
 
 import aiges_embed
 
+from loader.compat import install_aiges_fallback
 from loader.errors import WrapperLoadError
 from loader.schema import Schema
 from loader.v1.codes import Code
@@ -45,10 +46,11 @@ class Plugin:
 
     @classmethod
     def load(cls, spec: str, service_id: str | None = None) -> Plugin:
+        install_aiges_fallback()  # `import aiges` works without the real SDK, which wins if present
         module, attr = _import(spec)
         target = _target(module, attr, spec)
-        once_fn = getattr(target, "wrapperOnceExec", None)
-        if once_fn is None and getattr(target, "wrapperCreate", None) is None:
+        once_fn = _own(target, "wrapperOnceExec")
+        if once_fn is None and _own(target, "wrapperCreate") is None:
             raise WrapperLoadError(f"{spec}: defines neither wrapperOnceExec nor wrapperCreate")
         stem = Path(spec.partition(":")[0]).parent.name or module.__name__
         return cls(
@@ -111,7 +113,16 @@ class Plugin:
             "once_async": "wrapperOnceExecAsync",
             "stream": "wrapperCreate",
         }
-        return [op for op, method in present.items() if hasattr(self.target, method)]
+        return [op for op, method in present.items() if _own(self.target, method) is not None]
+
+
+def _own(target: Any, name: str) -> Any:
+    """The wrapper's own method, or None: the SDK's WrapperBase (the real one and ours) defines
+    every method as a stub, so an SDK wrapper would otherwise seem to offer every operation."""
+    method = getattr(target, name, None)
+    if method is None or getattr(method, "__qualname__", "").startswith("WrapperBase."):
+        return None
+    return method
 
 
 def _import(spec: str) -> tuple[Any, str | None]:

@@ -14,8 +14,10 @@ ends in `ParamField` is a parameter, one ending in `BodyField`, `RespField` or
                        "encoding", "format", "compress", "status"}},
      "outputs": {key: {"type": ..., "encoding", "format", "compress"}}}
 
-Every call is checked against it before the wrapper runs: a declared input is required unless
-its field says `required=False` (the SDK has no such flag: its inputs are all expected); a
+Every call is checked against it before the wrapper runs. An input field's own `required`
+decides when it has one (our SDK stand-in's fields take it); the real SDK has no such flag, so
+then the only declared input is required (a wrapper with one input cannot work without it) and
+each of several is optional (wrappers declare example inputs they treat as optional). A
 parameter must be present when `required`, parse as its type, and be one of its `enum`.
 Bounds (`minimum`, `maxLength`, ...) are documented, not enforced: the SDK gives every numeric
 field a default range of 0..100 that wrappers never meant as a limit.
@@ -62,10 +64,16 @@ class Schema:
             if _is(value, "ParamField"):
                 params[_key(value, name)] = _param(value)
             elif _is_payload(value):
-                inputs[_key(value, name)] = _payload(value, required=True)
-        outputs = {_key(value, name): _payload(value, required=None)
+                inputs[_key(value, name)] = _payload(value)
+        sole = len(inputs) == 1
+        for spec in inputs.values():
+            if spec.get("required") is None:
+                spec["required"] = sole
+        outputs = {_key(value, name): _payload(value)
                    for name, value in _fields(response)
                    if _is_payload(value) or name.startswith("accept")}
+        for spec in outputs.values():
+            spec.pop("required", None)
         return cls(params, inputs, outputs)
 
     def to_json(self) -> str:
@@ -133,12 +141,12 @@ def _param(value: Any) -> dict[str, Any]:
     return spec
 
 
-def _payload(value: Any, required: bool | None) -> dict[str, Any]:
+def _payload(value: Any) -> dict[str, Any]:
     data_type = getattr(value, "data_type", 0)
     spec: dict[str, Any] = {"type": TYPE_NAMES.get(data_type if isinstance(data_type, int)
                                                    else 0, "text")}
-    if required is not None:
-        spec["required"] = bool(getattr(value, "required", required))
+    declared = getattr(value, "required", None)
+    spec["required"] = None if declared is None else bool(declared)
     for attr in _PAYLOAD_ATTRS:
         found = getattr(value, attr, None)
         if isinstance(found, (str, int)) and not isinstance(found, bool) and found != "":

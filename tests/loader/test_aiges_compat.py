@@ -235,7 +235,7 @@ def test_fields_have_the_sdk_attribute_names() -> None:
     assert (n.data_type, n.minimum, n.maximum, n.value, n.required) == ("number", 1, 5, 2, False)
     image = ImageBodyField("img", need_base64=True, encoding="png", status=2)
     assert (image.data_type, image.encoding, image.status, image.need_base64, image.path,
-            image.required) == (2, "png", 2, True, "", True)
+            image.required) == (2, "png", 2, True, "", None)  # unset: the worker's SDK rule
     audio = AudioBodyField("voice", required=False)
     assert (audio.data_type, audio.encoding, audio.format, audio.compress, audio.required) == (
         1, "raw", "plain", "raw", False)
@@ -297,12 +297,12 @@ def test_schema_describes_the_route_params_inputs_and_accepts() -> None:
         "type": "boolean", "required": False, "default": False, "title": "add a !"}
     assert schema["required_parameters"] == []
     assert schema["inputs"]["img"] == {
-        "dataType": "image", "required": True, "status": 3, "encoding": "jpg"}
+        "dataType": "image", "required": None, "status": 3, "encoding": "jpg"}
     assert schema["inputs"]["voice"] == {
-        "dataType": "audio", "required": True, "status": 3, "encoding": "raw", "format": "plain",
+        "dataType": "audio", "required": None, "status": 3, "encoding": "raw", "format": "plain",
         "compress": "raw"}
     assert schema["accepts"] == {"result": {
-        "dataType": "text", "required": True, "status": 3, "encoding": "utf8", "format": "plain",
+        "dataType": "text", "required": None, "status": 3, "encoding": "utf8", "format": "plain",
         "compress": "raw"}}
 
 
@@ -311,7 +311,7 @@ def test_an_input_declared_not_required_says_so_in_the_schema() -> None:
     from aiges.sdk import AudioBodyField, StringBodyField, WrapperBase
 
     class Request:
-        input1 = StringBodyField("text", b"hi")
+        input1 = StringBodyField("text", b"hi", required=True)
         input2 = AudioBodyField("voice", required=False)  # ours: the SDK has no such keyword
 
     class Wrapper(WrapperBase):

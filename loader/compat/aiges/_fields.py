@@ -9,8 +9,9 @@ versions disagreed, every form they accepted works:
   (key, title, default, required): a bool where the title goes is taken as the old layout.
 - A file named by `path` is resolved against the working directory at import, as the SDK did;
   a missing one is logged (a warning) and never fails the import.
-Ours, not the SDK's: input fields take `required: bool = True` (keyword), for inputs a call may
-leave out, and every field has describe(), what WrapperBase.schema() says of it.
+Ours, not the SDK's: input fields take `required=True/False` (keyword; unset, the worker's rule
+for SDK fields applies: the only declared input is required, several are each optional), and
+every field has describe(), what WrapperBase.schema() says of it.
 The response fields StringRespField, ImageRespField and AudioRespField exist in no SDK version
 (some wrappers import them): they are the body fields' twins, for responseCls.
 """
@@ -85,7 +86,8 @@ class PayloadField(Field):
 
     def __init__(self, key: str, data_type: int | str) -> None:
         super().__init__(key, data_type)
-        self.required = True
+        # None: as the SDK (which has no such flag) means it; see loader/schema.py
+        self.required: bool | None = None
         self.encoding = ""
         self.status = Once
 
@@ -179,7 +181,7 @@ class BooleanParamField(ParamField):
 class StringBodyField(PayloadField):
     def __init__(self, key: str, value: bytes | str = b" ", need_base64: bool = False,
                  encoding: str = "utf8", format: str = "plain", compress: str = "raw",
-                 status: int = 3, *, required: bool = True) -> None:
+                 status: int = 3, *, required: bool | None = None) -> None:
         super().__init__(key, STRING)
         self.value = _as_bytes(value, f"{type(self).__name__}({key!r})")
         self.text = self.value
@@ -197,7 +199,7 @@ class StringBodyField(PayloadField):
 
 class JsonBodyField(PayloadField):
     def __init__(self, key: str, value: Any = "", need_base64: bool = False, *,
-                 required: bool = True) -> None:
+                 required: bool | None = None) -> None:
         super().__init__(key, STRING)
         self.value = value  # as given: the SDK kept it so
         self.need_base64 = need_base64
@@ -218,7 +220,7 @@ class _FileBodyField(PayloadField):
     """A payload whose example is a file named by `path`."""
 
     def __init__(self, key: str, data_type: int, path: str, need_base64: bool,
-                 required: bool) -> None:
+                 required: bool | None) -> None:
         super().__init__(key, data_type)
         self.path = path
         self.need_base64 = need_base64
@@ -236,7 +238,7 @@ class _FileBodyField(PayloadField):
 
 class ImageBodyField(_FileBodyField):
     def __init__(self, key: str, path: str = "", need_base64: bool = False,
-                 encoding: str = "jpg", status: int = 3, *, required: bool = True) -> None:
+                 encoding: str = "jpg", status: int = 3, *, required: bool | None = None) -> None:
         super().__init__(key, IMAGE, path, need_base64, required)
         self.encoding = encoding
         self.status = status
@@ -249,7 +251,7 @@ class ImageBodyField(_FileBodyField):
 
 class AudioBodyField(_FileBodyField):
     def __init__(self, key: str, path: str = "", encoding: str = "raw", format: str = "plain",
-                 compress: str = "raw", status: int = 3, *, required: bool = True) -> None:
+                 compress: str = "raw", status: int = 3, *, required: bool | None = None) -> None:
         super().__init__(key, AUDIO, path, False, required)
         self.encoding = encoding  # "" in SDK 0.6, "raw" since 0.8
         self.format = format
