@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WORKERS ?= 2
 NATIVE := $(wildcard native/*.cpp native/*.hpp native/CMakeLists.txt)
 
-.PHONY: setup run test proto lint prometheus bench
+.PHONY: setup run test proto lint prometheus browser bench
 
 $(STAMP): pyproject.toml $(NATIVE)
 	python3 -m venv $(VENV)
@@ -30,7 +30,14 @@ prometheus:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
-test: setup prometheus
+# the /docs page is tested in a real headless browser: Debian's chromium and its driver
+browser:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+	  echo "installing chromium and chromium-driver (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+
+test: setup prometheus browser
 	$(PY) -m pytest
 
 # regenerate loader/v1 from proto/ (the generated code is committed, never hand-edited; no

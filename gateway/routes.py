@@ -11,6 +11,7 @@ from aiohttp import web
 from athena_codec import JSONError, parse_request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.docs import DOCS_PATHS, Docs
 from gateway.errors import (
     BadRequest,
     GatewayError,
@@ -38,7 +39,7 @@ UPSTREAMS = web.AppKey("upstreams", Upstreams)
 ABILITY = web.RequestKey("ability", loader_pb2.Ability)
 SID = web.RequestKey("sid", str)
 
-_FIXED_ROUTES = ("/healthz", "/readyz", "/metrics", "/v1/abilities")
+_FIXED_ROUTES = ("/healthz", "/readyz", "/metrics", "/v1/abilities", *DOCS_PATHS)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -222,5 +223,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/v1/abilities", abilities)
+    # /openapi.json and /docs (Swagger UI); the document follows the abilities learned
+    app.router.add_routes(Docs(lambda: app[UPSTREAMS].abilities()).routes())
     # ability routes are learned from the workers at run time, so one catch-all resolves them
     app.router.add_route("*", "/{path:.*}", ability_call)

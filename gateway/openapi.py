@@ -1,0 +1,384 @@
+"""OpenAPI 3.1 for the HTTP edge: each ability's declared schema inside the AIGES envelope.
+
+Pure functions of `loader_pb2.Ability` messages, tested without a server. `schema_json` is
+what `Describe` carries (loader/schema.py writes it); "" means the wrapper declares nothing,
+and that ability still gets a usable path: any input names, any params.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import wave
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from loader.v1 import loader_pb2
+from loader.v1.wire import DATA_KEYS
+
+__all__ = ["FIXED_PATHS", "JSON", "document", "example_request", "path_item", "read_schema"]
+
+JSON = dict[str, Any]
+
+_B64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+_SCALAR: JSON = {"type": ["string", "number", "boolean"]}
+_PARAM_KEYS = ("type", "default", "enum", "minimum", "maximum", "minLength", "maxLength",
+               "title", "description")
+_OUTPUT_ATTRS = ("encoding", "format", "compress")
+_ERRORS = "#/components/responses/"
+
+# (HTTP status, what happens, the header.code values it carries): README's error table
+ERROR_TABLE: tuple[tuple[int, str, str], ...] = (
+    (400, "Bad request", "10000 body not JSON; 10001 payload empty, not base64, with no or "
+     "several data keys, a bad status, or a required input missing; 10163 body, header, "
+     "parameter or payload not an object, or parameter keyed by another service id; 10107 "
+     "a list as a parameter value, or a parameter outside its declared type or enum"),
+    (404, "No ability at this route", "10404 (the message lists the routes served)"),
+    (405, "Method not allowed", "10163: only POST calls an ability (see the Allow header)"),
+    (413, "Body too large", "10413: the body is over the gateway's max_body_mb"),
+    (429, "Every worker is at its licence", "10110; retry after Retry-After seconds"),
+    (500, "The ability failed", "10909 the wrapper raised; the wrapper's own error code N "
+     "(message from its wrapperError(N)); 10106 no output, an output not asked for "
+     "or of the wrong type; 10500 a fault in the gateway itself"),
+    (502, "The worker died during the call", "10109 (the worker is restarted)"),
+    (503, "No worker reachable", "10503; retry after Retry-After seconds"),
+    (504, "The ability exceeded the deadline", "10102"),
+)
+_RETRY = {429, 503}
+
+_SAMPLE_TEXT = "hello"
+# an 8x8 grey PNG with a dark stroke, and the same as a JPEG
+_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAHElEQVR42mP8zwABTAwMDAyMjFAGXIQAgxGmH"
+        "QBRowIPeFH9WwAAAABJRU5ErkJggg==")
+_JPEG = ("/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQ"
+         "ERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/wAALCAAIAAgBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAEC"
+         "AwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAk"
+         "M2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJ"
+         "ipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3"
+         "+Pn6/9oACAEBAAA/AOo1L7Z/wkei+R5/2X9/9o2Z2fcG3djjr0zX/9k=")
+_PCM = b"\0\0" * 160  # 10 ms of 16 kHz 16-bit mono silence
+
+
+def _wav() -> str:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(16000)
+        writer.writeframes(_PCM)
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def read_schema(schema_json: str) -> JSON | None:
+    """The declared params, inputs and outputs, or None when the wrapper declares none (or
+    sent something unreadable: the ability is then documented as undeclared)."""
+    try:
+        declared = json.loads(schema_json) if schema_json else None
+    except ValueError:
+        return None
+    if not isinstance(declared, dict):
+        return None
+    parts = {part: declared.get(part) for part in ("params", "inputs", "outputs")}
+    return {part: {str(k): v for k, v in value.items() if isinstance(v, dict)}
+            if isinstance(value, dict) else {} for part, value in parts.items()}
+
+
+def _data_key(spec: Mapping[str, Any]) -> str:
+    kind = str(spec.get("type", "text"))
+    return kind if kind in DATA_KEYS else "text"
+
+
+def _base64(what: str) -> JSON:
+    return {"type": "string", "contentEncoding": "base64", "pattern": _B64,
+            "description": f"{what}, base64-encoded"}
+
+
+def _other_data_keys(kind: str) -> JSON:
+    """For `not`: one data key per item (a `false` property would show in UI examples)."""
+    return {"anyOf": [{"required": [other]} for other in DATA_KEYS if other != kind]}
+
+
+def _input_item(kind: str | None, spec: Mapping[str, Any]) -> JSON:
+    """One payload item: exactly one data key (`kind`'s, or any when None) and attributes."""
+    if kind is None:
+        return {"oneOf": [_input_item(key, {}) for key in DATA_KEYS],
+                "description": "one input: its data key (text, audio, image or video) gives "
+                               "the data type"}
+    properties: JSON = {kind: _base64(f"the {kind} data")}
+    properties["status"] = {"type": "integer", "enum": [0, 1, 2, 3],
+                            "default": spec.get("status", 3),
+                            "description": "0 first, 1 continue, 2 last, 3 once"}
+    for attr in ("encoding", "format", "compress"):
+        properties[attr] = {"type": "string"}
+        if attr in spec:
+            properties[attr]["default"] = spec[attr]
+    return {"type": "object", "title": f"{kind} input", "required": [kind],
+            "not": _other_data_keys(kind), "properties": properties,
+            "additionalProperties": _SCALAR,
+            "description": "every other scalar attribute (sample_rate, channels, ...) "
+                           "reaches the wrapper in desc, as a string"}
+
+
+def _output_item(kind: str | None, spec: Mapping[str, Any]) -> JSON:
+    if kind is None:
+        return {"oneOf": [_output_item(key, {}) for key in DATA_KEYS]}
+    data: JSON = (
+        {"type": "string", "description": "the text as is; base64 when it is not UTF-8 "
+                                          "(then encoding is \"base64\")"}
+        if kind == "text" else _base64(f"the {kind} data"))
+    properties: JSON = {kind: data, "status": {"type": "string", "examples": ["3"]},
+                        "seq": {"type": "string", "examples": ["0"]}}
+    for attr in _OUTPUT_ATTRS:
+        properties[attr] = {"type": "string"}
+        if attr in spec:
+            properties[attr]["examples"] = [str(spec[attr])]
+    return {"type": "object", "title": f"{kind} output", "required": [kind, "status"],
+            "not": _other_data_keys(kind),
+            "properties": properties, "additionalProperties": {"type": "string"}}
+
+
+def _accept(spec: Mapping[str, Any]) -> JSON:
+    """An output declaration: an object under parameter.<serviceId>, named by the output."""
+    properties: JSON = {}
+    for attr in _OUTPUT_ATTRS:
+        properties[attr] = {"type": "string"}
+        if attr in spec:
+            properties[attr]["default"] = spec[attr]
+    return {"type": "object", "properties": properties, "additionalProperties": _SCALAR,
+            "description": "declares an expected output (its key) and its attributes; when "
+                           "any is declared the wrapper may produce only those"}
+
+
+def _params(service_id: str, declared: JSON | None) -> JSON:
+    if declared is None:
+        return {"type": "object", "additionalProperties": {"anyOf": [_SCALAR, _accept({})]},
+                "description": "scalar values reach the wrapper as string params; an object "
+                               "value declares an expected output"}
+    properties: JSON = {}
+    required: list[str] = []
+    for key, spec in declared["params"].items():
+        properties[key] = {k: spec[k] for k in _PARAM_KEYS if k in spec}
+        if spec.get("required"):
+            required.append(key)
+    for key, spec in declared["outputs"].items():
+        properties[key] = {**_accept(spec), "title": f"output {key} ({_data_key(spec)})"}
+    result: JSON = {"type": "object", "properties": properties,
+                    "additionalProperties": _SCALAR,
+                    "description": f"the params of {service_id!r} (passed as strings) and "
+                                   "declarations of the outputs wanted"}
+    if required:
+        result["required"] = required
+    return result
+
+
+def _request(ability: loader_pb2.Ability, declared: JSON | None) -> JSON:
+    payload: JSON = {"type": "object", "minProperties": 1,
+                     "additionalProperties": _input_item(None, {}),
+                     "description": "the inputs, by name"}
+    if declared is not None and declared["inputs"]:
+        inputs = declared["inputs"]
+        payload["properties"] = {key: _input_item(_data_key(spec), spec)
+                                 for key, spec in inputs.items()}
+        required = [key for key, spec in inputs.items() if spec.get("required", True)]
+        if required:
+            payload["required"] = required
+    parameter = {"type": "object",
+                 "properties": {ability.service_id: _params(ability.service_id, declared)},
+                 "additionalProperties": False,
+                 "description": "keyed by the ability's service id, and by nothing else"}
+    return {"type": "object", "required": ["payload"],
+            "properties": {"header": {"$ref": "#/components/schemas/RequestHeader"},
+                           "parameter": parameter, "payload": payload}}
+
+
+def _response(declared: JSON | None) -> JSON:
+    payload: JSON = {"type": "object", "additionalProperties": _output_item(None, {}),
+                     "description": "the outputs, by key: text as text, the rest base64"}
+    if declared is not None and declared["outputs"]:
+        payload["properties"] = {key: _output_item(_data_key(spec), spec)
+                                 for key, spec in declared["outputs"].items()}
+    return {"type": "object", "required": ["header", "payload"],
+            "properties": {"header": {"$ref": "#/components/schemas/SuccessHeader"},
+                           "payload": payload}}
+
+
+def _example_value(spec: Mapping[str, Any]) -> Any:
+    if "default" in spec:
+        return spec["default"]
+    if spec.get("enum"):
+        return spec["enum"][0]
+    kind = spec.get("type", "string")
+    if kind == "boolean":
+        return False
+    if kind in ("integer", "number"):
+        low = spec.get("minimum", min(0, spec.get("maximum", 0)))
+        return math.ceil(low) if kind == "integer" else low
+    return "a" * int(spec.get("minLength", 1))
+
+
+def _example_input(kind: str, spec: Mapping[str, Any]) -> JSON:
+    encoding = str(spec.get("encoding", "")).lower()
+    item: JSON
+    if kind == "image":
+        jpeg = encoding in ("jpg", "jpeg")
+        item = {"encoding": "jpg" if jpeg else "png", "image": _JPEG if jpeg else _PNG}
+    elif kind == "audio":
+        wav = encoding == "wav"
+        item = {"encoding": encoding or "raw", "sample_rate": 16000, "channels": 1,
+                "bit_depth": 16,
+                "audio": _wav() if wav else base64.b64encode(_PCM).decode("ascii")}
+    elif kind == "video":  # a placeholder: no video is small enough to show here
+        item = {"encoding": encoding or "h264", "video": base64.b64encode(b"\0\0\0\1").decode()}
+    else:
+        text = '{"text": "hello"}' if spec.get("format") == "json" else _SAMPLE_TEXT
+        item = {"encoding": encoding or "utf8", "text": base64.b64encode(text.encode()).decode()}
+    for attr in ("format", "compress"):
+        if attr in spec:
+            item[attr] = spec[attr]
+    return {**item, "status": spec.get("status", 3)}
+
+
+def example_request(ability: loader_pb2.Ability) -> JSON:
+    """A request ready to send: declared params from their defaults or enums, every declared
+    output asked for, each declared input a small valid sample of its type ("hello" for
+    text, a tiny PNG for images); undeclared abilities get one text input, "hello"."""
+    declared = read_schema(ability.schema_json)
+    params: JSON = {}
+    payload: JSON = {"text": _example_input("text", {})}
+    if declared is not None:
+        params = {key: _example_value(spec) for key, spec in declared["params"].items()
+                  if spec.get("required") or "default" in spec or spec.get("enum")}
+        params.update({key: {a: spec[a] for a in _OUTPUT_ATTRS if a in spec}
+                       for key, spec in declared["outputs"].items()})
+        if declared["inputs"]:
+            payload = {key: _example_input(_data_key(spec), spec)
+                       for key, spec in declared["inputs"].items()}
+    return {"header": {"app_id": "athena-docs", "uid": "docs", "status": 3},
+            "parameter": {ability.service_id: params}, "payload": payload}
+
+
+def path_item(ability: loader_pb2.Ability) -> JSON:
+    """The path item of `POST <ability.route>`."""
+    declared = read_schema(ability.schema_json)
+    facts = [f"service id `{ability.service_id}`, version `{ability.version}`"]
+    if ability.wrapper_version:
+        facts.append(f"wrapper `{ability.wrapper_version}`")
+    if ability.licence:
+        facts.append(f"{ability.licence} concurrent calls per worker")
+    schema_note = ("Params, inputs and outputs as the wrapper declares them."
+                   if declared is not None else
+                   "The wrapper declares no schema: any input names, any params.")
+    responses: JSON = {"200": {
+        "description": "Success: header.code 0 and the outputs",
+        "content": {"application/json": {"schema": _response(declared)}}}}
+    responses.update({str(status): {"$ref": f"{_ERRORS}{status}"}
+                      for status, _, _ in ERROR_TABLE})
+    return {"post": {
+        "operationId": ability.service_id,
+        "tags": ["abilities"],
+        "summary": f"Call {ability.service_id}",
+        "description": f"{'; '.join(facts)}.\n\n{schema_note}",
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": _request(ability, declared),
+            "example": example_request(ability)}}},
+        "responses": responses,
+    }}
+
+
+def _components() -> JSON:
+    scalar_header = {"type": "object", "additionalProperties": _SCALAR}
+    request_header = {**scalar_header, "properties": {
+        "app_id": {"type": "string"}, "uid": {"type": "string"},
+        "status": {"type": "integer", "enum": [0, 1, 2, 3], "default": 3}},
+        "description": "platform fields; those named in [aiges] headerPass reach the wrapper's "
+                       "params; the sid is assigned by the gateway"}
+    success_header = {"type": "object", "required": ["code", "message", "sid", "status"],
+                      "properties": {"code": {"const": 0}, "message": {"type": "string"},
+                                     "sid": {"type": "string"}, "status": {"type": "integer"}}}
+    error = {"type": "object", "required": ["header"], "properties": {"header": {
+        "type": "object", "required": ["code", "message", "sid"],
+        "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                       "sid": {"type": "string"}}}}}
+    responses: JSON = {}
+    for status, title, codes in ERROR_TABLE:
+        example = {"header": {"code": int(codes[:5]), "message": title,
+                              "sid": "atn0123456789abcdef0123456789abcdef"}}
+        response: JSON = {"description": f"{title}. header.code: {codes}",
+                          "content": {"application/json": {
+                              "schema": {"$ref": "#/components/schemas/Error"},
+                              "example": example}}}
+        if status in _RETRY:
+            response["headers"] = {"Retry-After": {"required": True, "description": "seconds",
+                                                   "schema": {"type": "string"}}}
+        responses[str(status)] = response
+    return {"schemas": {"RequestHeader": request_header, "SuccessHeader": success_header,
+                        "Error": error}, "responses": responses}
+
+
+def _get(summary: str, schema: JSON, media: str = "application/json",
+         others: Mapping[str, str] | None = None) -> JSON:
+    responses: JSON = {"200": {"description": summary, "content": {media: {"schema": schema}}}}
+    for status, description in (others or {}).items():
+        responses[status] = {"description": description, "content": {media: {"schema": schema}}}
+    return {"get": {"tags": ["gateway"], "summary": summary, "responses": responses}}
+
+
+def _fixed_paths() -> JSON:
+    worker = {"type": "object", "properties": {
+        "address": {"type": "string"}, "ability": {"type": "string"},
+        "healthy": {"type": "boolean"}, "outstanding": {"type": "integer"}}}
+    ability = {"type": "object", "properties": {
+        "service_id": {"type": "string"}, "version": {"type": "string"},
+        "route": {"type": "string"}, "licence": {"type": "integer"},
+        "operations": {"type": "array", "items": {"type": "string"}},
+        "wrapper_version": {"type": "string"}}}
+    return {
+        "/healthz": _get("The gateway process is up", {
+            "type": "object", "properties": {"status": {"const": "ok"}}}),
+        "/readyz": _get("Every ability has a healthy worker", {
+            "type": "object", "properties": {
+                "status": {"enum": ["ready", "not ready"]},
+                "workers": {"type": "array", "items": worker}}},
+            others={"503": "Some ability has no healthy worker (or none is known yet)"}),
+        "/v1/abilities": _get("The abilities served", {
+            "type": "object", "properties": {"abilities": {"type": "array", "items": ability}}}),
+        "/metrics": _get("Prometheus metrics (text exposition format)", {"type": "string"},
+                         media="text/plain"),
+    }
+
+
+FIXED_PATHS = tuple(_fixed_paths())
+
+
+def document(abilities: Iterable[loader_pb2.Ability], *, version: str = "0",
+             make_item: Callable[[loader_pb2.Ability], JSON] = path_item) -> JSON:
+    """The whole document: a path per ability (from `make_item`, which a server may memoize
+    per ability) and the gateway's fixed routes."""
+    paths: JSON = {}
+    for ability in sorted(abilities, key=lambda a: a.route):
+        if ability.route in FIXED_PATHS:
+            continue  # the gateway's own route answers there: the ability is unreachable
+        paths[ability.route] = make_item(ability)
+    paths.update(_fixed_paths())
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Athena Mesh", "version": version, "description": _DESCRIPTION},
+        "tags": [{"name": "abilities", "description": "AIGES one-shot calls"},
+                 {"name": "gateway", "description": "health, readiness, metrics"}],
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+_DESCRIPTION = """AIGES abilities over HTTP. Each call is one JSON request:
+
+- `header`: platform fields (`app_id`, `uid`, `status`); the gateway assigns the `sid`.
+- `parameter.<serviceId>`: scalar params (they reach the wrapper as strings) and output
+  declarations (objects such as `"result": {"encoding": "utf8", "format": "json"}`).
+- `payload.<input>`: one object per input whose data key (`text`, `audio`, `image` or
+  `video`) carries the data in base64 and gives its type; its other keys are attributes.
+
+A success has `header.code` 0; outputs come back under `payload`, text as text and the rest
+in base64. A failure is `{"header": {"code", "message", "sid"}}` with the HTTP status of the
+error table (each error response lists its codes)."""
