@@ -1,6 +1,7 @@
 """Test ability shaped like the SDK template's: one declared image input it reads without a
 None check, and a parameter with an enum. A call without that input must be refused before it
 runs (else: 10909 AttributeError 'NoneType' object has no attribute 'key')."""
+# ruff: noqa: UP004  (written as public wrappers are)
 from aiges.dto import Response, ResponseData
 from aiges.sdk import ImageBodyField, StringBodyField, StringParamField, WrapperBase
 
