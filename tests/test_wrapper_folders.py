@@ -58,3 +58,18 @@ def test_sdk_style_wrappers_serve_and_refuse_calls_their_schema_rules_out(
     assert "'mode'" in bad_enum.json()["header"]["message"]
     assert styled.status_code == 200, styled.text
     assert json.loads(styled.json()["payload"]["result"]["text"])["text"] == "HI"
+
+
+def test_every_wrapper_shape_serves_from_another_directory(tmp_path: Path) -> None:
+    """Old `aiges.types` imports with positional fields (reverse defaults to true), str-valued
+    fields, and a v1 function wrapper without wrapperInit: each served by one `athena serve`,
+    each call as the wrapper intends."""
+    shapes = {"old_types_import": ({"text": text_item("abc")}, {"sep": "+"}, "c+b+a"),
+              "str_valued_fields": ({"name": text_item("Ada")}, {}, "hello Ada!"),
+              "v1_no_init": ({"text": text_item("hi")}, {}, "no-init:hi")}
+    with serve(tmp_path, [ABILITIES / name / "wrapper.py" for name in shapes]) as stack:
+        for name, (payload, params, expected) in shapes.items():
+            response = httpx.post(f"{stack.base}/v1/private/{name}", timeout=30,
+                                  json=aiges_body(name, payload, params))
+            assert response.status_code == 200, (name, response.text)
+            assert response.json()["payload"]["result"]["text"] == expected, name
