@@ -18,30 +18,10 @@ from aiges_embed import (
     callback_trace,
 )
 
-from .core.types import (
-    AUDIO,
-    IMAGE,
-    PROCESS_MODE,
-    STRING,
-    THREAD_MODE,
-    VIDEO,
-    DataAudio,
-    DataBegin,
-    DataContinue,
-    DataEnd,
-    DataImage,
-    DataOnce,
-    DataPer,
-    DataText,
-    DataVideo,
-    Once,
-    Status,
-    Types,
-)
+from .core import types as _types
+from .core.types import *  # noqa: F403  (the SDK's dto re-exported its constants)
 
 __all__ = [
-    "AUDIO", "DataAudio", "DataBegin", "DataContinue", "DataEnd", "DataImage", "DataListCls",
-    "DataListNode", "DataOnce", "DataPer", "DataText", "DataVideo", "IMAGE", "Once",
-    "PROCESS_MODE", "Response", "ResponseData", "STRING", "SessionCreateResponse", "Status",
-    "THREAD_MODE", "Types", "VIDEO", "callback", "callback_metric", "callback_trace",
+    "DataListCls", "DataListNode", "Response", "ResponseData", "SessionCreateResponse",
+    "callback", "callback_metric", "callback_trace", *_types.__all__,
 ]

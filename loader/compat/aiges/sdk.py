@@ -24,26 +24,8 @@ from ._fields import (
     StringParamField,
     StringRespField,
 )
-from .core.types import (
-    AUDIO,
-    IMAGE,
-    PROCESS_MODE,
-    STRING,
-    THREAD_MODE,
-    VIDEO,
-    DataAudio,
-    DataBegin,
-    DataContinue,
-    DataEnd,
-    DataImage,
-    DataOnce,
-    DataPer,
-    DataText,
-    DataVideo,
-    Once,
-    Status,
-    Types,
-)
+from .core import types as _types
+from .core.types import *  # noqa: F403  (the SDK's module exported them)
 from .dto import (
     DataListCls,
     DataListNode,
@@ -56,7 +38,8 @@ from .stream import SessionManager, StreamHandleThread, ThreadPool, WorkerThread
 from .utils.log import log
 
 # the SDK's map from a schema's data type name to the constant
-type_map: dict[str, int] = {"text": STRING, "audio": AUDIO, "image": IMAGE, "video": VIDEO}
+type_map: dict[str, int] = {"text": _types.STRING, "audio": _types.AUDIO, "image": _types.IMAGE,
+                           "video": _types.VIDEO}
 
 __all__ = [
     # the base class and the fields
@@ -65,9 +48,7 @@ __all__ = [
     "ParamField", "PayloadField", "StringBodyField", "StringParamField", "StringRespField",
     "WrapperBase",
     # what the SDK's module imported and so exported
-    "AUDIO", "DataAudio", "DataBegin", "DataContinue", "DataEnd", "DataImage", "DataListCls",
-    "DataListNode", "DataOnce", "DataPer", "DataText", "DataVideo", "IMAGE", "Once",
-    "PROCESS_MODE", "Response", "ResponseData", "STRING", "SessionCreateResponse",
-    "SessionManager", "Status", "StreamHandleThread", "THREAD_MODE", "ThreadPool", "Types",
-    "VIDEO", "WorkerThread", "callback", "log", "type_map",
+    "DataListCls", "DataListNode", "Response", "ResponseData", "SessionCreateResponse",
+    "SessionManager", "StreamHandleThread", "ThreadPool", "WorkerThread", "callback", "log",
+    "type_map", *_types.__all__,
 ]
