@@ -14,7 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.openapi import JSON, document, path_item
+from gateway.declared import JSON
+from gateway.openapi import document, path_item
 from loader.v1 import loader_pb2
 
 __all__ = ["DOCS_PATHS", "Docs"]

@@ -18,8 +18,9 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from PIL import Image
 
 from gateway import openapi
+from gateway.declared import example_request
 from gateway.docs import Docs
-from gateway.openapi import ERROR_TABLE, document, example_request, path_item
+from gateway.openapi import ERROR_TABLE, document, path_item
 from loader.v1 import loader_pb2
 from tests.inprocess import Gateway, running_gateway, running_worker
 from tests.support import ABILITIES, ROOT
