@@ -8,9 +8,9 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiges_embed
 
@@ -19,7 +19,10 @@ from loader.errors import WrapperLoadError
 from loader.schema import Schema
 from loader.v1.codes import Code
 
-__all__ = ["OnceCall", "Plugin"]
+if TYPE_CHECKING:
+    from loader.streams import StreamCalls
+
+__all__ = ["OnceCall", "Plugin", "v1_request_dicts", "v1_response"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Plugin:
     once_is_async: bool
     declared: Schema | None = None  # what an SDK-style wrapper declares about its API
     source_digest: str = ""  # sha256 of the wrapper's source file ("" when it has none)
+    streams: StreamCalls | None = None  # its session methods, adapted (None: no wrapperCreate)
 
     @classmethod
     def load(cls, spec: str, service_id: str | None = None) -> Plugin:
@@ -53,7 +57,7 @@ class Plugin:
         if once_fn is None and _own(target, "wrapperCreate") is None:
             raise WrapperLoadError(f"{spec}: defines neither wrapperOnceExec nor wrapperCreate")
         stem = Path(spec.partition(":")[0]).parent.name or module.__name__
-        return cls(
+        plugin = cls(
             name=spec,
             target=target,
             service_id=service_id or str(getattr(target, "serviceId", "") or stem),
@@ -63,6 +67,10 @@ class Plugin:
             declared=_declared(target, spec),
             source_digest=_digest(module),
         )
+        # imported here: loader.streams builds on this module's helpers (_own, the v1 dicts)
+        from loader.streams import StreamCalls
+        # error_text reads only the target, which the copy shares
+        return replace(plugin, streams=StreamCalls.of(target, plugin.error_text))
 
     def init(self, config: dict[str, str]) -> None:
         init = getattr(self.target, "wrapperInit", None)
@@ -222,19 +230,29 @@ def _adapt_v1_once(fn: Callable[..., Any]) -> OnceCall:
     """v1: wrapperOnceExec(usrTag, params, reqData: list[dict], respData: list, psrIds, psrCnt)."""
 
     def call(params: dict[str, str], data: Any, tag: str, pers: int) -> Any:
-        request = [
-            {"key": n.key, "data": n.data, "len": n.len, "status": n.status, "type": n.type,
-             "desc": n.desc}
-            for n in data.list
-        ]
         produced: list[dict[str, Any]] = []
-        code = fn(tag, params, request, produced, [pers] if pers else [], 1 if pers else 0)
-        response = aiges_embed.Response()
-        response.error_code = int(code or 0)
-        response.list = [_response_data(item) for item in produced]
-        return response
+        code = fn(tag, params, v1_request_dicts(data), produced, [pers] if pers else [],
+                  1 if pers else 0)
+        return v1_response(produced, code)
 
     return call
+
+
+def v1_request_dicts(data: Any) -> list[dict[str, Any]]:
+    """A DataListCls as v1 (function-style) wrappers take it: one dict per input."""
+    return [
+        {"key": n.key, "data": n.data, "len": n.len, "status": n.status, "type": n.type,
+         "desc": n.desc}
+        for n in data.list
+    ]
+
+
+def v1_response(produced: list[Any], code: Any) -> aiges_embed.Response:
+    """What a v1 wrapper appended (dicts, or ResponseData it made) and its code, as a Response."""
+    response = aiges_embed.Response()
+    response.error_code = int(code or 0)
+    response.list = [_response_data(item) for item in produced]
+    return response
 
 
 def _response_data(item: Any) -> Any:
