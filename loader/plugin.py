@@ -22,16 +22,20 @@ from loader.v1.codes import Code
 if TYPE_CHECKING:
     from loader.streams import StreamCalls
 
-__all__ = ["OnceCall", "Plugin", "v1_request_dicts", "v1_response"]
+__all__ = [
+    "POSITIONAL", "TAG_NAMES", "OnceCall", "Plugin", "own_method", "v1_request_dicts",
+    "v1_response",
+]
 
 log = logging.getLogger(__name__)
 
 # (params, reqData, usrTag, persId) -> Response, or an awaitable of one for `async def` wrappers.
 OnceCall = Callable[[dict[str, str], Any, str, int], Any]
 
-_TAG_NAMES = ("usrtag", "usertag", "usr_tag", "user_tag", "tag")
+# parameter names wrappers give the usrTag, and the kinds a positional parameter can be
+TAG_NAMES = ("usrtag", "usertag", "usr_tag", "user_tag", "tag")
 _PERS_NAMES = ("persid", "pers_id", "psrid", "psrids", "psr_id")
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,8 @@ class Plugin:
         install_aiges_fallback()  # `import aiges` works without the real SDK, which wins if present
         module, attr = _import(spec)
         target = _target(module, attr, spec)
-        once_fn = _own(target, "wrapperOnceExec")
-        if once_fn is None and _own(target, "wrapperCreate") is None:
+        once_fn = own_method(target, "wrapperOnceExec")
+        if once_fn is None and own_method(target, "wrapperCreate") is None:
             raise WrapperLoadError(f"{spec}: defines neither wrapperOnceExec nor wrapperCreate")
         stem = Path(spec.partition(":")[0]).parent.name or module.__name__
         plugin = cls(
@@ -121,10 +125,10 @@ class Plugin:
             "once_async": "wrapperOnceExecAsync",
             "stream": "wrapperCreate",
         }
-        return [op for op, method in present.items() if _own(self.target, method) is not None]
+        return [op for op, method in present.items() if own_method(self.target, method) is not None]
 
 
-def _own(target: Any, name: str) -> Any:
+def own_method(target: Any, name: str) -> Any:
     """The wrapper's own method, or None: the SDK's WrapperBase (the real one and ours) defines
     every method as a stub, so an SDK wrapper would otherwise seem to offer every operation."""
     method = getattr(target, name, None)
@@ -199,8 +203,8 @@ def _adapt_once(fn: Callable[..., Any]) -> OnceCall:
         return lambda params, data, tag, pers: fn(params, data, tag, pers)
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
         return lambda params, data, tag, pers: fn(params, data, tag, pers)
-    positional = [p for p in parameters if p.kind in _POSITIONAL]
-    if len(positional) >= 6 and positional[0].name.lower() in _TAG_NAMES:
+    positional = [p for p in parameters if p.kind in POSITIONAL]
+    if len(positional) >= 6 and positional[0].name.lower() in TAG_NAMES:
         return _adapt_v1_once(fn)
     if len(positional) < 2:
         raise WrapperLoadError(
@@ -209,7 +213,7 @@ def _adapt_once(fn: Callable[..., Any]) -> OnceCall:
     extras: list[tuple[str, str]] = []  # (parameter name, what to pass)
     for p in parameters[2:]:
         lowered = p.name.lower()
-        if lowered in _TAG_NAMES:
+        if lowered in TAG_NAMES:
             extras.append((p.name, "tag"))
         elif lowered in _PERS_NAMES:
             extras.append((p.name, "pers"))

@@ -25,7 +25,7 @@ from typing import Any
 import aiges_embed
 
 from loader.errors import WrapperFailed, WrapperLoadError
-from loader.plugin import _POSITIONAL, _TAG_NAMES, _own, v1_request_dicts, v1_response
+from loader.plugin import POSITIONAL, TAG_NAMES, own_method, v1_request_dicts, v1_response
 from loader.v1.codes import Code
 
 __all__ = ["ErrorText", "StreamCalls"]
@@ -39,7 +39,7 @@ _Slots = list[tuple[str, str, bool]]
 _NAMES = {
     "params": ("params", "param", "parameters"),
     "sid": ("sid", "session_id", "sessionid"),
-    "tag": _TAG_NAMES,
+    "tag": TAG_NAMES,
     "psr_ids": ("psrids", "psr_ids"),  # v1: the list of personalisation resources
     "psr_cnt": ("psrcnt", "psr_cnt"),
     "pers": ("persid", "pers_id", "psrid", "psr_id"),
@@ -68,20 +68,21 @@ class StreamCalls:
     def of(cls, target: Any, error_text: ErrorText) -> StreamCalls | None:
         """The adapted session methods, or None when the wrapper has no wrapperCreate of its own.
         Raises WrapperLoadError for a parameter the contract cannot fill."""
-        create = _own(target, "wrapperCreate")
+        create = own_method(target, "wrapperCreate")
         if create is None:
             return None
         create_slots = _slots(create, "wrapperCreate", (), ("params", "sid", "pers", "tag"),
                               ("psr_ids", "psr_cnt", "err_num"))
         v1 = bool(create_slots) and create_slots[0][1] == "tag"
-        write = _own(target, "wrapperWrite")
+        write = own_method(target, "wrapperWrite")
         write_slots = [] if write is None else _slots(
             write, "wrapperWrite", ("handle", "data"), ("handle", "data", "sid"))
-        read = _own(target, "wrapperRead")
+        read = own_method(target, "wrapperRead")
         read_slots = [] if read is None else _slots(
             read, "wrapperRead", ("handle", "resp") if v1 else ("handle",), ("handle", "sid"),
             ("resp",))
-        destroy = _own(target, "wrapperDestroy") or _own(target, "wrapperDestory")  # v1: sic
+        # v1 wrappers spell it wrapperDestory (sic)
+        destroy = own_method(target, "wrapperDestroy") or own_method(target, "wrapperDestory")
         return cls(create, create_slots, write, write_slots, read, read_slots, destroy,
                    error_text, v1)
 
@@ -169,7 +170,7 @@ def _slots(fn: Callable[..., Any], method: str, leading: Sequence[str],
     for i, p in enumerate(parameters):
         if p.kind is inspect.Parameter.VAR_KEYWORD:
             continue
-        kind = leading[i] if i < len(leading) and p.kind in _POSITIONAL else _kind(p.name, known)
+        kind = leading[i] if i < len(leading) and p.kind in POSITIONAL else _kind(p.name, known)
         if kind is None and i == 0 and method == "wrapperCreate":
             kind = "params"  # its first parameter is the params whatever it is called
         if kind is None:
