@@ -1,4 +1,4 @@
-"""Worker metrics: gRPC requests in, wrapper calls out, payload bytes both ways."""
+"""Worker metrics: gRPC requests in, wrapper calls out, payload bytes both ways, sessions."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -39,6 +39,23 @@ class LoaderMetrics:
             "athena_loader_payload_bytes", "Message bytes received (in) and sent (out)",
             ["direction"], registry=r,
         )
+        self.sessions_active = Gauge(
+            "athena_loader_sessions_active", "Stream sessions open now", registry=r,
+        )
+        self.session_duration = Histogram(
+            "athena_loader_session_duration_seconds", "Stream sessions' time from open to destroy",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.session_frames = Counter(
+            "athena_loader_session_frames", "Session frames written (in) and results sent (out)",
+            ["direction"], registry=r,
+        )
+        self.session_ends = Counter(
+            "athena_loader_session_ends",
+            "Sessions ended, by reason (completed, client_gone, error, shutdown)",
+            ["reason"], registry=r,
+        )
         for metric in (self.grpc_requests, self.grpc_duration, self.wrapper_calls,
-                       self.wrapper_duration, self.wrapper_in_flight, self.payload_bytes):
+                       self.wrapper_duration, self.wrapper_in_flight, self.payload_bytes,
+                       self.session_frames, self.session_ends):
             remember_children(metric)

@@ -19,6 +19,7 @@ from loader.plugin import Plugin
 from loader.probe import start_probe
 from loader.process import stop_event, write_ready_file
 from loader.servicer import LoaderServicer
+from loader.sessions import SessionEngine
 from loader.settings import LoaderSettings
 from loader.threads import WrapperThreads
 from loader.v1.wire import SERVICE, message_options
@@ -39,6 +40,7 @@ class Worker:
     metrics: LoaderMetrics
     threads: WrapperThreads
     engine: OnceEngine | None  # None: the wrapper serves sessions only
+    sessions: SessionEngine | None  # None: the wrapper serves one-shot calls only
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
@@ -48,9 +50,14 @@ class Worker:
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     async def drain(self, grace_s: float | None) -> None:
-        """Health turns NOT_SERVING at once, then calls in flight get `grace_s` to finish."""
+        """Health turns NOT_SERVING at once, then calls and sessions in flight get `grace_s`
+        to finish; sessions still open then end with their wrapperDestroy."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.sessions is not None:
+            self.sessions.stopping = True
         await self.server.stop(grace_s)
+        if self.sessions is not None:
+            await self.sessions.close_all()
 
     def close(self) -> None:
         """After drain: wrapper threads finish the call they are in, then wrapperFini runs."""
@@ -58,7 +65,8 @@ class Worker:
         self.plugin.fini()
 
     def longest_running_s(self) -> float:
-        return self.engine.longest_running_s() if self.engine is not None else 0.0
+        return max(self.engine.longest_running_s() if self.engine is not None else 0.0,
+                   self.sessions.longest_running_s() if self.sessions is not None else 0.0)
 
     async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
         for name in ("", SERVICE):
@@ -75,13 +83,15 @@ def assemble(settings: LoaderSettings) -> Worker:
     threads = WrapperThreads(settings.licence)
     engine = None if plugin.once is None else OnceEngine(
         plugin, settings.licence, settings.inline_under_ms, metrics, threads)
-    servicer = LoaderServicer(plugin, settings, metrics, engine)
+    sessions = None if plugin.streams is None else SessionEngine(
+        plugin, settings.licence, metrics, threads)
+    servicer = LoaderServicer(plugin, settings, metrics, engine, sessions)
     server = grpc.aio.server(options=message_options(settings.max_message_bytes))
     server.add_generic_rpc_handlers((servicer.handler(),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    return Worker(plugin, metrics, threads, engine, server, health_servicer, port)
+    return Worker(plugin, metrics, threads, engine, sessions, server, health_servicer, port)
 
 
 async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:

@@ -6,7 +6,9 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from time import perf_counter
+from typing import Any
 
 import aiges_embed
 import grpc
@@ -16,6 +18,7 @@ from loader.errors import AigesError, InvalidOutput, InvalidRequest
 from loader.metrics import LoaderMetrics
 from loader.outputs import checked_outputs
 from loader.plugin import Plugin
+from loader.sessions import Session, SessionEngine
 from loader.settings import LoaderSettings
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
@@ -28,13 +31,15 @@ log = logging.getLogger(__name__)
 
 class LoaderServicer:
     def __init__(self, plugin: Plugin, settings: LoaderSettings, metrics: LoaderMetrics,
-                 engine: OnceEngine | None) -> None:
+                 engine: OnceEngine | None, sessions: SessionEngine | None = None) -> None:
         self._plugin = plugin
+        self._sessions = sessions
         self._settings = settings
         self._metrics = metrics
         self._engine = engine
         self._calls = metrics.grpc_requests
         self._call_duration = metrics.grpc_duration.labels("Call")
+        self._session_duration = metrics.grpc_duration.labels("Session")
         self._bytes_in = metrics.payload_bytes.labels("in")
         self._bytes_out = metrics.payload_bytes.labels("out")
 
@@ -45,6 +50,9 @@ class LoaderServicer:
                 # raw bytes in and out: the native bridge parses and serialises (zero copy in)
                 "Call": grpc.unary_unary_rpc_method_handler(
                     self.call, request_deserializer=None, response_serializer=None
+                ),
+                "Session": grpc.stream_stream_rpc_method_handler(
+                    self.session, request_deserializer=None, response_serializer=None
                 ),
                 "Describe": grpc.unary_unary_rpc_method_handler(
                     self.describe,
@@ -104,13 +112,7 @@ class LoaderServicer:
         if self._engine is None:
             raise InvalidRequest(
                 f"ability {self._plugin.service_id!r} serves sessions only: open a WebSocket")
-        try:
-            request = aiges_embed.parse_call(raw, copy_text=self._settings.text_as_bytes)
-        except aiges_embed.DecodeError as e:
-            raise InvalidRequest(f"request is not a valid loader.v1.CallRequest: {e}") from None
-        # one sid names the call: the gateway's, else one the client put in params, else ours
-        params = request.params  # built by parse_call for this call alone: no need to copy
-        sid = params["sid"] = request.sid or params.get("sid") or uuid.uuid4().hex
+        request, params, sid = self._parse(raw)
         if self._plugin.declared is not None:
             self._plugin.declared.check(params, request.data)  # before the wrapper sees it
         code = 0
@@ -129,3 +131,78 @@ class LoaderServicer:
             raise InvalidOutput(f"wrapper output cannot be sent: {e}") from None
         finally:
             self._metrics.wrapper_calls.labels("once", str(code)).inc()
+
+    def _parse(self, raw: bytes) -> tuple[Any, dict[str, str], str]:
+        try:
+            request = aiges_embed.parse_call(raw, copy_text=self._settings.text_as_bytes)
+        except aiges_embed.DecodeError as e:
+            raise InvalidRequest(f"request is not a valid loader.v1.CallRequest: {e}") from None
+        # one sid names the call: the gateway's, else one the client put in params, else ours
+        params = request.params  # built by parse_call for this call alone: no need to copy
+        sid = params["sid"] = request.sid or params.get("sid") or uuid.uuid4().hex
+        return request, params, sid
+
+    async def session(self, requests: AsyncIterator[bytes],
+                      context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        """A stream session: the first message opens it, every message's inputs are written,
+        each result goes back as it comes; it ends after a final (status 2 or 3) output."""
+        started = perf_counter()
+        grpc_code = "OK"
+        try:
+            async for wire in self._session(requests):
+                self._bytes_out.inc(len(wire))
+                yield wire
+        except AigesError as error:
+            grpc_code = error.grpc_status.name
+            log.info("Session failed: %s (code %d)", error.message, error.code)
+            await context.abort_with_status(error.rpc_status())
+        except asyncio.CancelledError:
+            grpc_code = "CANCELLED"
+            raise
+        finally:
+            self._calls.labels("Session", grpc_code).inc()
+            self._session_duration.observe(perf_counter() - started)
+
+    async def _session(self, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        if self._sessions is None:
+            raise InvalidRequest(f"ability {self._plugin.service_id!r} serves one-shot calls "
+                                 "only: use Call")
+        first = await anext(aiter(requests), None)
+        if first is None:
+            return  # the client half-closed before opening: nothing to do
+        self._bytes_in.inc(len(first))
+        request, params, sid = self._parse(first)
+        accepts = request.accepts
+        session = await self._sessions.open(params, sid, request.usr_tag, request.pers_id)
+        feeder = asyncio.create_task(self._feed(session, request.data, requests))
+        reason = "error"
+        try:
+            while (response := await session.next()) is not None:
+                try:
+                    outputs = checked_outputs(response, accepts, self._plugin.error_text,
+                                              "wrapperRead")
+                    wire = aiges_embed.serialize_response(sid, outputs)
+                except (TypeError, ValueError) as e:
+                    raise InvalidOutput(f"wrapper output cannot be sent: {e}") from None
+                yield wire
+            reason = "completed"
+        except (asyncio.CancelledError, GeneratorExit):
+            reason = "shutdown" if self._sessions.stopping else "client_gone"
+            raise
+        finally:
+            feeder.cancel()
+            await session.close(reason)
+
+    async def _feed(self, session: Session, first: Any, requests: AsyncIterator[bytes]) -> None:
+        """Every frame the client sends, written in arrival order; failures end the session."""
+        try:
+            if first.list:
+                await session.write(first)
+            async for raw in requests:
+                self._bytes_in.inc(len(raw))
+                request, _, _ = self._parse(raw)
+                if request.data.list:
+                    await session.write(request.data)
+            session.half_closed()
+        except AigesError as error:
+            session.fail(error)

@@ -19,9 +19,11 @@ from gateway.upstream import Upstreams
 from loader import server
 from loader.engine import OnceEngine
 from loader.metrics import LoaderMetrics
+from loader.plugin import Plugin
+from loader.sessions import SessionEngine
 from loader.settings import LoaderSettings
 from loader.v1 import loader_pb2
-from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, message_options
+from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, SESSION_METHOD, message_options
 
 __all__ = [
     "Gateway", "Worker", "closed_port", "running_gateway", "running_worker", "text_request",
@@ -33,10 +35,13 @@ class Worker:
     """A worker served in this process: its address, stubs on its own channel, its metrics."""
 
     def __init__(self, address: str, server: grpc.aio.Server, channel: grpc.aio.Channel,
-                 engine: OnceEngine | None, metrics: LoaderMetrics) -> None:
+                 engine: OnceEngine | None, metrics: LoaderMetrics,
+                 sessions: SessionEngine | None = None, plugin: Plugin | None = None) -> None:
         self.address = address
         self._server = server
         self.engine = engine
+        self.sessions = sessions
+        self.plugin = plugin
         self.metrics = metrics
         self.call = channel.unary_unary(
             CALL_METHOD,
@@ -44,6 +49,11 @@ class Worker:
             response_deserializer=loader_pb2.CallResponse.FromString,
         )
         self.call_raw = channel.unary_unary(CALL_METHOD)
+        self.session = channel.stream_stream(
+            SESSION_METHOD,
+            request_serializer=loader_pb2.CallRequest.SerializeToString,
+            response_deserializer=loader_pb2.CallResponse.FromString,
+        )
         self.describe = channel.unary_unary(
             DESCRIBE_METHOD,
             request_serializer=loader_pb2.DescribeRequest.SerializeToString,
@@ -66,7 +76,8 @@ async def running_worker(wrapper: str, **overrides: Any) -> AsyncIterator[Worker
     options = message_options(settings.max_message_bytes)
     try:
         async with grpc.aio.insecure_channel(address, options=options) as channel:
-            yield Worker(address, parts.server, channel, parts.engine, parts.metrics)
+            yield Worker(address, parts.server, channel, parts.engine, parts.metrics,
+                         parts.sessions, parts.plugin)
     finally:
         await parts.drain(None)
         parts.close()

@@ -5,12 +5,14 @@ from loader.v1 import loader_pb2
 
 __all__ = [
     "ABILITY_METADATA", "CALL_METHOD", "DATA_KEYS", "DATA_ONCE", "DESCRIBE_METHOD", "SERVICE",
+    "SESSION_METHOD",
     "TYPE_NAMES", "message_options",
 ]
 
 SERVICE = loader_pb2.DESCRIPTOR.services_by_name["Loader"].full_name  # "loader.v1.Loader"
 CALL_METHOD = f"/{SERVICE}/Call"
 DESCRIBE_METHOD = f"/{SERVICE}/Describe"
+SESSION_METHOD = f"/{SERVICE}/Session"
 
 # which ability a gRPC call is for; optional when a gateway serves exactly one
 ABILITY_METADATA = "athena-ability"

@@ -1,0 +1,287 @@
+"""Session engine: wrapperCreate / Write / Read / Destroy under the licence, results as they come.
+
+Beside the once engine and, like it, free of any transport: the servicer feeds frames in and
+reads results out. Each session holds one licence slot from open until wrapperDestroy returns.
+Wrapper calls run on the wrapper threads, one at a time per session, frames in arrival order.
+
+Results reach the session two ways, both always on: a pull wrapper (one with wrapperRead) is
+read after each write and then polled at a backoff interval until the session ends; a push
+wrapper calls `aiges_embed.callback(resp, tag)` from any thread with the usr_tag given at open,
+the sid, or the handle, and the result hops to the event loop. An empty Response is a
+placeholder and is dropped, so a push wrapper whose wrapperRead returns placeholders works too.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+import aiges_embed
+
+from loader.errors import AigesError, CallTimeout, WrapperFailed
+from loader.licence import Licence
+from loader.metrics import LoaderMetrics
+from loader.plugin import Plugin
+from loader.streams import StreamCalls
+from loader.threads import WrapperThreads
+from loader.v1.codes import Code
+
+__all__ = ["Session", "SessionClosed", "SessionEngine"]
+
+log = logging.getLogger(__name__)
+
+POLL_MIN_S = 0.005  # the first poll after an empty read; doubles up to POLL_MAX_S
+POLL_MAX_S = 0.05
+AFTER_HALF_CLOSE_S = 15.0  # the longest wait for each result once the client sent its last frame
+_FINAL = (2, 3)  # an output with one of these statuses ends the session
+_END = object()  # queued after the last result
+
+# every open session by the names a push wrapper may call back with (usr_tag, sid, handle):
+# one table per process, as aiges_embed.callback has one hook per process
+_ROUTES: dict[str, Session] = {}
+_hook_installed = False
+
+
+class SessionClosed(AigesError):
+    """The session has ended: nothing more may be written to it."""
+
+    default_code = Code.SESSION_RELEASED
+
+
+class SessionEngine:
+    def __init__(self, plugin: Plugin, licence: int, metrics: LoaderMetrics,
+                 threads: WrapperThreads) -> None:
+        if plugin.streams is None:
+            raise ValueError(f"{plugin.name} has no wrapperCreate")
+        self.calls = plugin.streams
+        self.error_text = plugin.error_text
+        self.metrics = metrics
+        self.threads = threads
+        self.licence = Licence(licence)
+        self.stopping = False  # set by the worker's drain: sessions cut now end as "shutdown"
+        self.started: dict[asyncio.Future[Any], float] = {}  # wrapper calls running now
+        self.open_sessions: set[Session] = set()
+        metrics.licence.set(licence)
+        _install_hook()
+
+    @property
+    def in_use(self) -> int:
+        return self.licence.in_use
+
+    def longest_running_s(self) -> float:
+        """How long the oldest session wrapper call still running has been at it (0 when idle)."""
+        starts = list(self.started.values())
+        return perf_counter() - min(starts) if starts else 0.0
+
+    def run(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
+        """`call` on a wrapper thread, its start time kept for the stuck-call watchdog."""
+        future = self.threads.run(call)
+        self.started[future] = perf_counter()
+        future.add_done_callback(lambda done: self.started.pop(done, None))
+        return future
+
+    async def open(self, params: dict[str, str], sid: str, usr_tag: str, pers_id: int) -> Session:
+        """A session whose wrapperCreate returned. Raises Overloaded at the licence and the
+        wrapper's error when create fails (nothing else is then called for it)."""
+        self.licence.take()
+        future = self.run(functools.partial(self.calls.create, params, sid, usr_tag, pers_id))
+        try:
+            handle = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(self._abandoned)  # destroy it if create still succeeds
+            raise
+        except BaseException:
+            self.licence.give_back()
+            raise
+        session = Session(self, sid, usr_tag, handle)
+        self.open_sessions.add(session)
+        self.metrics.sessions_active.inc()
+        return session
+
+    def _abandoned(self, future: asyncio.Future[Any]) -> None:
+        """The client left while wrapperCreate ran: destroy what it made, then free the slot."""
+        if future.cancelled() or future.exception() is not None:
+            self.licence.give_back()
+            return
+        done = self.run(functools.partial(_destroy_quietly, self.calls, future.result()))
+        done.add_done_callback(lambda _: self.licence.give_back())
+
+    async def close_all(self) -> None:
+        """End every open session (worker shutdown), each with its wrapperDestroy."""
+        self.stopping = True
+        sessions = list(self.open_sessions)
+        await asyncio.gather(*(s.close("shutdown") for s in sessions), return_exceptions=True)
+
+
+class Session:
+    """One open session: `write` frames, `next` results, `close` once."""
+
+    def __init__(self, engine: SessionEngine, sid: str, usr_tag: str, handle: str) -> None:
+        self.sid = sid
+        self.usr_tag = usr_tag
+        self.handle = handle
+        self._engine = engine
+        self._calls: StreamCalls = engine.calls
+        self._loop = asyncio.get_running_loop()
+        self._results: asyncio.Queue[Any] = asyncio.Queue()
+        self._turn = asyncio.Lock()  # one wrapper call at a time for this session
+        self._busy: asyncio.Future[Any] | None = None  # the wrapper call running now
+        self._ended = False  # no more results are delivered
+        self._closing: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None  # armed once the client half-closed
+        self._opened = perf_counter()
+        self._names = [name for name in dict.fromkeys((usr_tag, sid, handle)) if name]
+        for name in self._names:
+            _ROUTES[name] = self
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    async def write(self, data: aiges_embed.DataListCls) -> None:
+        """wrapperWrite one frame, then (pull wrappers) read what it produced."""
+        await self._wrapper(functools.partial(self._calls.write, self.handle, data, self.sid))
+        self._engine.metrics.session_frames.labels("in").inc()
+        if self._calls.has_read:
+            await self._read()
+            if self._poller is None and not self._ended:
+                self._poller = asyncio.create_task(self._poll())
+
+    async def next(self) -> Any:
+        """The next Response with outputs, or None once the session has ended normally.
+        Raises the error that ended it."""
+        item = await self._results.get()
+        if item is _END:
+            self._results.put_nowait(_END)  # every later call sees the end too
+            return None
+        if isinstance(item, BaseException):
+            self._results.put_nowait(item)
+            raise item
+        return item
+
+    def fail(self, error: AigesError) -> None:
+        """End the session with `error` (after the results already delivered)."""
+        if not self._ended:
+            self._ended = True
+            self._results.put_nowait(error)
+
+    def half_closed(self) -> None:
+        """The client sends no more frames: each result must now come within
+        AFTER_HALF_CLOSE_S, or the session ends with 10114."""
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_later(AFTER_HALF_CLOSE_S, self._expired)
+
+    def _expired(self) -> None:
+        self.fail(CallTimeout(f"session {self.sid}: no result within {AFTER_HALF_CLOSE_S:g} s "
+                              "of the client's last frame", Code.SESSION_TIMEOUT))
+
+    async def close(self, reason: str) -> None:
+        """wrapperDestroy exactly once (after any wrapper call still running), then the licence
+        slot back. Safe to call many times and from a cancelled task: the closing goes on."""
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._destroy(reason))
+        await asyncio.shield(self._closing)
+
+    async def _destroy(self, reason: str) -> None:
+        engine = self._engine
+        self._ended = True
+        if self._poller is not None:
+            self._poller.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        for name in self._names:
+            if _ROUTES.get(name) is self:
+                del _ROUTES[name]
+        try:
+            if self._busy is not None and not self._busy.done():
+                await asyncio.wait([self._busy])  # the wrapper is still in a call for this session
+            await engine.run(functools.partial(self._calls.destroy, self.handle))
+        except Exception:
+            log.exception("session %s: wrapperDestroy failed", self.sid)
+        finally:
+            engine.licence.give_back()
+            engine.open_sessions.discard(self)
+            engine.metrics.sessions_active.dec()
+            engine.metrics.session_ends.labels(reason).inc()
+            engine.metrics.session_duration.observe(perf_counter() - self._opened)
+
+    async def _wrapper(self, call: Callable[[], Any]) -> Any:
+        async with self._turn:
+            if self._closing is not None:
+                raise SessionClosed(f"session {self.sid} has ended")
+            self._busy = self._engine.run(call)
+            # shielded: a cancelled caller leaves the call running; _destroy waits for it
+            return await asyncio.shield(self._busy)
+
+    async def _read(self) -> bool:
+        """One wrapperRead; whether it produced anything."""
+        response = await self._wrapper(functools.partial(self._calls.read, self.handle, self.sid))
+        return self.deliver(response)
+
+    async def _poll(self) -> None:
+        interval = POLL_MIN_S
+        try:
+            while not self._ended:
+                await asyncio.sleep(interval)
+                produced = await self._read()
+                interval = POLL_MIN_S if produced else min(interval * 2, POLL_MAX_S)
+        except SessionClosed:
+            pass
+        except AigesError as error:
+            self.fail(error)
+
+    def deliver(self, response: Any) -> bool:
+        """Queue one wrapper result (on the loop thread); whether it carried outputs."""
+        if self._ended or response is None:
+            return False
+        code = int(getattr(response, "error_code", 0) or 0)
+        if code:
+            text = self._engine.error_text(code)
+            self.fail(WrapperFailed(text or f"the session's wrapper reported error {code}",
+                                    code))
+            return True
+        outputs = list(getattr(response, "list", None) or ())
+        if not outputs:
+            return False  # a placeholder: nothing yet
+        self._results.put_nowait(response)
+        if self._timer is not None:
+            self._arm()
+        self._engine.metrics.session_frames.labels("out").inc()
+        if any(int(getattr(out, "status", 0) or 0) in _FINAL for out in outputs):
+            self._ended = True
+            self._results.put_nowait(_END)
+        return True
+
+
+def _install_hook() -> None:
+    global _hook_installed
+    if not _hook_installed:
+        aiges_embed.set_hooks(callback=_callback)
+        _hook_installed = True
+
+
+def _callback(resp: Any, usr_tag: Any, *extra: Any) -> int:
+    """aiges_embed.callback's hook, on whatever thread the wrapper calls it from."""
+    session = _ROUTES.get(str(usr_tag))
+    if session is None:
+        log.warning("callback for %r, which names no open session: dropped", usr_tag)
+        return -1
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+        session._loop.call_soon_threadsafe(session.deliver, resp)
+    return 0
+
+
+def _destroy_quietly(calls: StreamCalls, handle: str) -> None:
+    try:
+        calls.destroy(handle)
+    except Exception:
+        log.exception("wrapperDestroy of an abandoned session failed")

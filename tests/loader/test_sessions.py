@@ -1,0 +1,171 @@
+"""Stream sessions through a real grpc.aio worker: the Session method and the session engine
+behind it, with pull (wrapperRead) and push (callback) wrappers."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+
+from loader.v1 import loader_pb2
+from loader.v1.status import aiges_code_from
+from tests.support import ABILITIES, ROOT
+
+ECHO_STREAM = str(ABILITIES / "stream_echo" / "wrapper.py")
+SDK_STREAM = str(ABILITIES / "sdk_stream" / "wrapper.py")
+ONCE_ONLY = str(ROOT / "wrappers" / "echo" / "wrapper.py")
+
+
+def frame(text: str, status: int, **params: str) -> loader_pb2.CallRequest:
+    return loader_pb2.CallRequest(
+        sid="sess-1" if params or status == 0 else "", params=params,
+        inputs=[loader_pb2.Data(key="text", type=0, status=status, data=text.encode())])
+
+
+async def frames(*requests: loader_pb2.CallRequest) -> AsyncIterator[loader_pb2.CallRequest]:
+    for request in requests:
+        yield request
+
+
+def results(replies: list[loader_pb2.CallResponse]) -> list[tuple[str, bytes, int]]:
+    return [(out.key, out.data, out.status) for reply in replies for out in reply.outputs]
+
+
+async def collect(call: Any) -> list[loader_pb2.CallResponse]:
+    return [reply async for reply in call]
+
+
+async def error_of(call: Any) -> tuple[grpc.StatusCode, int | None, str]:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await collect(call)
+    error = caught.value
+    return error.code(), aiges_code_from(error.trailing_metadata()), error.details() or ""
+
+
+def gauge(worker: Any, name: str, labels: dict[str, str] | None = None) -> float:
+    return worker.metrics.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+async def test_a_pull_wrapper_answers_each_frame_in_order_and_the_stream_ends_at_status_2(
+        worker) -> None:
+    async with worker(ECHO_STREAM) as w:
+        replies = await collect(w.session(frames(frame("a", 0), frame("b", 1), frame("c", 2))))
+        seen = w.plugin.target.seen
+        assert gauge(w, "athena_loader_sessions_active") == 0
+        assert gauge(w, "athena_loader_session_ends_total", {"reason": "completed"}) == 1
+        assert gauge(w, "athena_loader_session_frames_total", {"direction": "in"}) == 3
+    assert results(replies) == [("result", b"A", 0), ("result", b"B", 1), ("result", b"C", 2)]
+    assert {reply.sid for reply in replies} == {"sess-1"}
+    assert seen == [("create", "sess-1"), ("write", "h1", b"a"), ("write", "h1", b"b"),
+                    ("write", "h1", b"c"), ("destroy", "h1")]
+
+
+async def test_a_push_wrapper_answers_through_callback(worker) -> None:
+    async with worker(SDK_STREAM) as w:
+        replies = await collect(w.session(frames(frame("one", 0), frame("two", 1),
+                                                 frame("three", 2))))
+    assert results(replies) == [("result", b"ONE", 0), ("result", b"TWO", 1),
+                                ("result", b"THREE", 2)]
+
+
+async def test_a_callback_by_usr_tag_reaches_a_session_even_when_it_has_a_wrapper_read(
+        worker) -> None:
+    opening = frame("a", 0, push="1")
+    opening.usr_tag = "tag-9"
+    async with worker(ECHO_STREAM) as w:
+        replies = await collect(w.session(frames(opening, frame("b", 1), frame("c", 2))))
+    assert sorted(results(replies), key=lambda r: r[2]) == [
+        ("result", b"A", 0), ("result", b"B", 1), ("result", b"C", 2)]
+
+
+@pytest.mark.parametrize("push", ["", "1"])
+async def test_a_result_with_an_error_code_ends_the_session_with_that_code(
+        worker, push: str) -> None:
+    opening = frame("a", 0, error_on="b", push=push)
+    opening.usr_tag = "tag-e"
+    async with worker(ECHO_STREAM) as w:
+        status, code, message = await error_of(w.session(frames(opening, frame("b", 1))))
+        await asyncio.sleep(0.05)
+        seen = w.plugin.target.seen
+    assert (status, code, message) == (grpc.StatusCode.INTERNAL, 4343, "frame refused")
+    assert seen.count(("destroy", "h1")) == 1
+
+
+async def test_a_session_beyond_the_licence_is_refused_with_10110_at_open(worker) -> None:
+    async with worker(ECHO_STREAM, licence=1) as w:
+        first = w.session()
+        await first.write(frame("a", 0))
+        assert results([await first.read()]) == [("result", b"A", 0)]
+        status, code, _ = await error_of(w.session(frames(frame("x", 0))))
+        await first.write(frame("b", 2))
+        assert results([await first.read()]) == [("result", b"B", 2)]
+        await first.done_writing()
+    assert (status, code) == (grpc.StatusCode.RESOURCE_EXHAUSTED, 10110)
+
+
+async def test_a_failed_create_returns_its_code_and_nothing_else_is_called(worker) -> None:
+    async with worker(ECHO_STREAM) as w:
+        status, code, message = await error_of(
+            w.session(frames(frame("a", 0, fail_create="1"), frame("b", 2))))
+        seen = w.plugin.target.seen
+        assert w.sessions.in_use == 0
+    assert (status, code, message) == (grpc.StatusCode.INTERNAL, 4242, "create refused")
+    assert seen == [("create", "sess-1")]
+
+
+async def test_a_raising_write_ends_with_10907_and_destroy_runs_once(worker) -> None:
+    async with worker(ECHO_STREAM) as w:
+        call = w.session(frames(frame("a", 0, fail_write="b"), frame("b", 1), frame("c", 2)))
+        replies = []
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for reply in call:
+                replies.append(reply)
+        await asyncio.sleep(0.05)  # the handler's cleanup after the status went out
+        seen = w.plugin.target.seen
+        assert gauge(w, "athena_loader_session_ends_total", {"reason": "error"}) == 1
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert aiges_code_from(caught.value.trailing_metadata()) == 10907
+    assert results(replies) == [("result", b"A", 0)]
+    assert [entry for entry in seen if entry[0] != "write"] == [
+        ("create", "sess-1"), ("destroy", "h1")]
+    assert ("write", "h1", b"c") not in seen
+
+
+async def test_a_client_cancelling_mid_session_gets_destroy_once_and_the_gauge_back_to_0(
+        worker) -> None:
+    async with worker(ECHO_STREAM) as w:
+        call = w.session()
+        await call.write(frame("a", 0))
+        assert results([await call.read()]) == [("result", b"A", 0)]
+        assert gauge(w, "athena_loader_sessions_active") == 1
+        call.cancel()
+        for _ in range(100):
+            if gauge(w, "athena_loader_sessions_active") == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert gauge(w, "athena_loader_sessions_active") == 0
+        assert gauge(w, "athena_loader_session_ends_total", {"reason": "client_gone"}) == 1
+        assert w.sessions.in_use == 0
+        seen = w.plugin.target.seen
+    assert seen.count(("destroy", "h1")) == 1
+
+
+async def test_worker_shutdown_destroys_open_sessions(worker) -> None:
+    async with worker(ECHO_STREAM) as w:
+        call = w.session()
+        await call.write(frame("a", 0))
+        await call.read()
+        target = w.plugin.target
+    assert target.seen.count(("destroy", "h1")) == 1
+    assert gauge(w, "athena_loader_session_ends_total", {"reason": "shutdown"}) == 1
+    assert gauge(w, "athena_loader_sessions_active") == 0
+
+
+async def test_a_once_only_ability_refuses_a_session_naming_call(worker) -> None:
+    async with worker(ONCE_ONLY) as w:
+        status, code, message = await error_of(w.session(frames(frame("a", 0))))
+    assert status == grpc.StatusCode.INVALID_ARGUMENT
+    assert code == 10001
+    assert "Call" in message
