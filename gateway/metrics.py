@@ -1,4 +1,4 @@
-"""Gateway metrics: HTTP in, gRPC to workers out, the worker set, payload bytes."""
+"""Gateway metrics: HTTP and WebSocket in, gRPC to workers out, the worker set, payload bytes."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -48,7 +48,11 @@ class GatewayMetrics:
             "athena_gateway_payload_bytes", "Request body bytes in and response bytes out",
             ["direction"], registry=r,
         )
+        self.ws_sessions = Gauge(
+            "athena_gateway_ws_sessions", "WebSocket sessions open now, by ability",
+            ["ability"], registry=r,
+        )
         for metric in (self.http_requests, self.http_duration, self.http_in_flight,
                        self.grpc_requests, self.grpc_duration, self.upstream_requests,
-                       self.upstream_duration, self.payload_bytes):
+                       self.upstream_duration, self.payload_bytes, self.ws_sessions):
             remember_children(metric)

@@ -1,4 +1,4 @@
-"""HTTP routes: AIGES JSON one-shot calls, health, readiness and metrics."""
+"""HTTP routes: AIGES JSON one-shot calls, WebSocket sessions, health, readiness and metrics."""
 from __future__ import annotations
 
 import logging
@@ -22,6 +22,7 @@ from gateway.errors import (
     from_worker,
 )
 from gateway.metrics import GatewayMetrics
+from gateway.sessions import is_websocket, serve_session
 from gateway.settings import GatewaySettings
 from gateway.translate import to_call, to_json
 from gateway.upstream import Upstreams
@@ -138,12 +139,17 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     if ability is None:
         known = ", ".join(sorted(a.route for a in upstreams.abilities())) or "none yet"
         raise NotFound(f"no ability at {request.path}; abilities served: {known}")
+    sid = f"atn{uuid.uuid4().hex}"
+    if is_websocket(request):
+        request[SID] = sid
+        return await serve_session(request, ability, sid, settings, upstreams,
+                                   request.app[METRICS])
     if request.method != "POST":
         raise MethodNotAllowed(
-            f"{request.method} is not supported on {request.path}: POST an AIGES JSON request",
+            f"{request.method} is not supported on {request.path}: POST an AIGES JSON request"
+            " (or open a WebSocket session with GET and Upgrade: websocket)",
             headers={"Allow": "POST"},
         )
-    sid = f"atn{uuid.uuid4().hex}"
     request[SID] = sid
     body = await _read_json(request)
     # the payloads' base64 is decoded straight into the CallRequest bytes (the decode is

@@ -32,6 +32,8 @@ class GatewaySettings:
     header_pass: tuple[str, ...] = setting(("app_id", "uid"), "aiges.headerPass", _names)
     health_interval_s: float = setting(1.0, "gateway.health_interval_s", float)
     retry_after_s: int = setting(1, "gateway.retry_after_s", positive_int)
+    ws_read_timeout_s: float = setting(15.0, "ws.readTimeout", float)
+    ws_session_timeout_s: float = setting(180.0, "ws.sessionTimeout", float)
     ready_file: Path | None = None
 
     @property

@@ -114,6 +114,9 @@ def _encode(sid: str, params: dict[str, str], inputs: list[_Input], accepts: lis
         # the one pass over each payload: its base64 is decoded straight into the wire bytes
         return encode_call(None, sid, params, inputs, accepts)
     except Base64Error as error:
+        # encode_call checks every span's padding before any span's alphabet, so the item it
+        # names may come after another bad one: report the first in item order
+        _raise_if_not_base64(inputs)
         name, data_type = inputs[error.index][:2]
         raise _not_base64(name, TYPE_NAMES[data_type]) from None
 
@@ -181,18 +184,23 @@ def _status(name: str, item: Mapping[str, Any]) -> int:
                      Code.REQUEST_CONVERSION)
 
 
-def to_json(response: bytes, accepts: Sequence[Accept]) -> bytes:
-    """The AIGES JSON success body (UTF-8) for a worker's CallResponse wire bytes."""
+def to_json(response: bytes, accepts: Sequence[Accept], status: int | None = DATA_ONCE
+            ) -> bytes:
+    """The AIGES JSON success body (UTF-8) for a worker's CallResponse wire bytes. The header's
+    status is `status`; None (a session's result) takes the outputs' furthest status instead
+    (2 on the final result; 1 when there are no outputs)."""
     sid, outputs = parse_response(response)  # every output's data is a view into response
     asked = {key: attrs for key, _, attrs in accepts}
     payload: dict[str, Any] = {}
-    for key, data_type, status, desc, data in outputs:
+    if status is None:
+        status = max((output[2] for output in outputs), default=1)
+    for key, data_type, out_status, desc, data in outputs:
         kind = _kind_of(data_type)
         item: dict[str, Any] = {**asked.get(key, {}), **desc}
-        item.update(seq="0", status=str(status))
+        item.update(seq="0", status=str(out_status))
         item[kind] = _rendered(data, kind, item)
         payload[key] = item
-    header = {"code": 0, "message": "success", "sid": sid, "status": DATA_ONCE}
+    header = {"code": 0, "message": "success", "sid": sid, "status": status}
     # the one pass over each payload: views are base64-encoded straight into the JSON bytes
     return render_json({"header": header, "payload": payload})
 

@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 
@@ -19,7 +19,13 @@ from gateway.settings import GatewaySettings
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
 from loader.v1.status import aiges_code_from
-from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, SERVICE, message_options
+from loader.v1.wire import (
+    CALL_METHOD,
+    DESCRIBE_METHOD,
+    SERVICE,
+    SESSION_METHOD,
+    message_options,
+)
 
 __all__ = ["Endpoint", "Upstreams"]
 
@@ -46,10 +52,12 @@ class Endpoint:
     healthy: bool = False
     outstanding: int = 0
     call_raw: grpc.aio.UnaryUnaryMultiCallable = field(init=False, repr=False)
+    session_raw: grpc.aio.StreamStreamMultiCallable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # raw bytes both ways: the gateway never re-parses what it forwards
         self.call_raw = self.channel.unary_unary(CALL_METHOD)
+        self.session_raw = self.channel.stream_stream(SESSION_METHOD)
         self._describe = self.channel.unary_unary(
             DESCRIBE_METHOD,
             request_serializer=loader_pb2.DescribeRequest.SerializeToString,
@@ -164,6 +172,22 @@ class Upstreams:
                 elif not _worker_full(error) or remaining <= 0:
                     raise
                 last_error = error
+
+    @contextlib.asynccontextmanager
+    async def session(self, service_id: str) -> AsyncIterator[grpc.aio.StreamStreamCall]:
+        """A raw-bytes Session stream on one healthy worker of an ability (the same choice as
+        `call`), counted in its outstanding while open; cancelled on leaving if not ended, so
+        the worker destroys the session."""
+        endpoint = self._pick(service_id, set())
+        if endpoint is None:
+            raise self._exhausted(service_id, set(), None)
+        call = endpoint.session_raw()
+        endpoint.outstanding += 1
+        try:
+            yield call
+        finally:
+            endpoint.outstanding -= 1
+            call.cancel()  # a no-op once the stream has ended
 
     def _exhausted(self, service_id: str, tried: set[Endpoint],
                    last_error: grpc.aio.AioRpcError | None) -> GatewayError:

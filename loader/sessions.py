@@ -43,7 +43,6 @@ _END = object()  # queued after the last result
 # every open session by the names a push wrapper may call back with (usr_tag, sid, handle):
 # one table per process, as aiges_embed.callback has one hook per process
 _ROUTES: dict[str, Session] = {}
-_hook_installed = False
 
 
 class SessionClosed(AigesError):
@@ -263,10 +262,9 @@ class Session:
 
 
 def _install_hook() -> None:
-    global _hook_installed
-    if not _hook_installed:
-        aiges_embed.set_hooks(callback=_callback)
-        _hook_installed = True
+    """Every engine (re)installs it: something else in the process (a test, an embedding
+    program) may have set its own hook since the last engine was made."""
+    aiges_embed.set_hooks(callback=_callback)
 
 
 def _callback(resp: Any, usr_tag: Any, *extra: Any) -> int:

@@ -186,3 +186,11 @@ def test_response_json_equals_the_python_rendering(sid: str, outs: list[loader_p
     assert json.loads(rendered) == reference.to_json(response, messages)
     assert rendered == json.dumps(json.loads(rendered), ensure_ascii=False,
                                   separators=(",", ":")).encode()
+
+
+def test_the_first_bad_base64_in_item_order_is_reported_whatever_kind_of_bad() -> None:
+    """An earlier item with a bad character and a later one with bad padding: the earlier."""
+    body = parse_request(json.dumps({"payload": {"0": {"text": "QU-D"}, "": {"text": "QQ"}}})
+                         .encode())
+    with pytest.raises(BadRequest, match="payload '0'"):
+        to_call(body, "s", "sid", ())

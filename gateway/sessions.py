@@ -1,0 +1,179 @@
+"""WebSocket sessions: AIGES JSON frames in, one worker's Session stream, result frames out.
+
+Every client text frame is an AIGES request (the first opens the session with its `header` /
+`parameter`; later ones usually carry `payload` only). Each becomes a CallRequest on the
+worker's Session stream; after the frame whose payload is final (status 2, or 3) the gateway
+half-closes. Each CallResponse goes back as a result frame; when the worker ends the stream
+(after the final result) the gateway closes with 1000. A failure is one error frame
+`{"header": {"code", "message", "sid"}}`, then a close: 1008 for the client's fault, 1011
+otherwise. A client that goes away cancels the stream, so the worker destroys the session.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from gateway.errors import BadRequest, DeadlineExceeded, GatewayError, WorkerLost, from_worker
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
+from gateway.translate import Accept, to_call, to_json
+from gateway.upstream import Upstreams
+from loader.v1 import loader_pb2
+from loader.v1.codes import Code
+
+__all__ = ["is_websocket", "serve_session"]
+
+log = logging.getLogger(__name__)
+
+_FINAL = frozenset({2, 3})  # payload statuses after which the client sends nothing more
+
+
+def is_websocket(request: web.Request) -> bool:
+    return (request.method == "GET"
+            and request.headers.get("Upgrade", "").lower() == "websocket")
+
+
+class _ClientGone(Exception):
+    """The client closed the WebSocket (or its connection dropped)."""
+
+
+async def serve_session(request: web.Request, ability: loader_pb2.Ability, sid: str,
+                        settings: GatewaySettings, upstreams: Upstreams,
+                        metrics: GatewayMetrics) -> web.WebSocketResponse:
+    # a frame over the body limit is refused by aiohttp itself: it closes with 1009
+    ws = web.WebSocketResponse(max_msg_size=settings.max_body_bytes)
+    await ws.prepare(request)
+    open_now = metrics.ws_sessions.labels(ability.service_id)
+    open_now.inc()
+    try:
+        async with asyncio.timeout(settings.ws_session_timeout_s):
+            await _Session(ws, ability.service_id, sid, settings, metrics).run(upstreams)
+    except TimeoutError:
+        await _fail(ws, sid, DeadlineExceeded(
+            f"the session exceeded [ws] sessionTimeout ({settings.ws_session_timeout_s:g} s)",
+            Code.SESSION_TIMEOUT))
+    except GatewayError as error:
+        await _fail(ws, sid, error)
+    except _ClientGone:
+        log.debug("session %s: the client went away", sid)
+    finally:
+        open_now.dec()
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _fail(ws: web.WebSocketResponse, sid: str, error: GatewayError) -> None:
+    if ws.closed:
+        return
+    header = {"code": int(error.code), "message": error.message, "sid": sid}
+    close = (WSCloseCode.POLICY_VIOLATION if error.http_status < 500
+             else WSCloseCode.INTERNAL_ERROR)
+    with contextlib.suppress(ConnectionError):
+        await ws.send_str(json.dumps({"header": header}))
+        await ws.close(code=close)
+
+
+class _Session:
+    def __init__(self, ws: web.WebSocketResponse, service_id: str, sid: str,
+                 settings: GatewaySettings, metrics: GatewayMetrics) -> None:
+        self._ws = ws
+        self._service_id = service_id
+        self._sid = sid
+        self._settings = settings
+        self._metrics = metrics
+
+    async def run(self, upstreams: Upstreams) -> None:
+        body = await self._next_frame()
+        opening = to_call(body, self._service_id, self._sid, self._settings.header_pass)
+        async with upstreams.session(self._service_id) as call:
+            await self._write(call, opening.request)
+            final = _is_final(body)
+            if final:
+                await call.done_writing()
+            feed = asyncio.create_task(self._feed(call, final))
+            drain = asyncio.create_task(self._drain(call, opening.accepts))
+            try:
+                done, _ = await asyncio.wait({feed, drain}, return_when=asyncio.FIRST_COMPLETED)
+                # the worker ended the stream (results sent, or its error), or the client's
+                # side failed (a bad frame, a timeout, gone): either way the session is over
+                (drain if drain in done else feed).result()
+            finally:
+                for task in (feed, drain):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        if not self._ws.closed:
+            await self._ws.close()  # 1000: the final result went out
+
+    async def _feed(self, call: grpc.aio.StreamStreamCall, final: bool) -> None:
+        """Client frames to the worker until the final one; then only watch for the close."""
+        while not final:
+            body = await self._next_frame()
+            # later frames carry payload only: no parameter means no params and no accepts
+            frame = to_call(body, self._service_id, "", self._settings.header_pass)
+            await self._write(call, frame.request)
+            final = _is_final(body)
+        await call.done_writing()
+        while True:
+            message = await self._ws.receive()
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                                WSMsgType.ERROR):
+                raise _ClientGone
+            log.debug("session %s: a frame after the final one is ignored", self._sid)
+
+    async def _drain(self, call: grpc.aio.StreamStreamCall, accepts: list[Accept]) -> None:
+        try:
+            async for reply in call:
+                # the header's status is the outputs' own (2 on the final), not a call's 3
+                text = to_json(reply, accepts, status=None)
+                self._metrics.payload_bytes.labels("out").inc(len(text))
+                try:
+                    await self._ws.send_frame(text, WSMsgType.TEXT)
+                except ConnectionError:
+                    raise _ClientGone from None
+        except grpc.aio.AioRpcError as error:
+            raise self._worker_error(error) from None
+
+    async def _write(self, call: grpc.aio.StreamStreamCall, request: bytes) -> None:
+        self._metrics.payload_bytes.labels("in").inc(len(request))
+        try:
+            await call.write(request)
+        except grpc.aio.AioRpcError as error:
+            raise self._worker_error(error) from None
+
+    def _worker_error(self, error: grpc.aio.AioRpcError) -> GatewayError:
+        if error.code() is grpc.StatusCode.UNAVAILABLE:
+            return WorkerLost(f"the worker of {self._service_id!r} went away during the session")
+        return from_worker(error, self._settings.retry_after_s)
+
+    async def _next_frame(self) -> Any:
+        timeout = self._settings.ws_read_timeout_s
+        try:
+            message = await self._ws.receive(timeout=timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"no frame within [ws] readTimeout ({timeout:g} s)", Code.SESSION_TIMEOUT
+            ) from None
+        if message.type is WSMsgType.TEXT:
+            try:
+                # copy: the frame is a str, so its base64 is decoded from a str (no spans)
+                return json.loads(message.data)
+            except ValueError as e:
+                raise BadRequest(f"frame is not JSON: {e}", Code.FRAME_JSON) from None
+        if message.type is WSMsgType.BINARY:
+            raise BadRequest("frames are AIGES JSON text, not binary", Code.FRAME_JSON)
+        raise _ClientGone
+
+
+def _is_final(body: Mapping[str, Any]) -> bool:
+    """Whether the frame's payload is the last (to_call has checked its statuses)."""
+    payload = body.get("payload") or {}
+    return any(int(item.get("status", 3)) in _FINAL for item in payload.values())
