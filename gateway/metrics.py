@@ -1,11 +1,20 @@
-"""Gateway metrics: HTTP and WebSocket in, gRPC to workers out, the worker set, payload bytes."""
+"""Gateway metrics: HTTP and WebSocket in, gRPC to workers out, the worker set, payload bytes,
+stream sessions on every transport."""
 from __future__ import annotations
+
+from time import perf_counter
+from types import TracebackType
+from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from loader.process import LATENCY_BUCKETS, remember_children
+from loader.process import LATENCY_BUCKETS, SESSION_BUCKETS, remember_children
 
-__all__ = ["GatewayMetrics"]
+__all__ = ["SESSION_END_REASONS", "EndReason", "GatewayMetrics", "SessionMeter"]
+
+# how a session can end, at the gateway (the label values of athena_gateway_session_ends)
+EndReason = Literal["completed", "client_gone", "timeout", "error", "worker_lost", "shutdown"]
+SESSION_END_REASONS: tuple[str, ...] = get_args(EndReason)
 
 
 class GatewayMetrics:
@@ -48,11 +57,63 @@ class GatewayMetrics:
             "athena_gateway_payload_bytes", "Request body bytes in and response bytes out",
             ["direction"], registry=r,
         )
-        self.ws_sessions = Gauge(
-            "athena_gateway_ws_sessions", "WebSocket sessions open now, by ability",
-            ["ability"], registry=r,
+        self.sessions = Gauge(
+            "athena_gateway_sessions", "Stream sessions open now, by ability and transport "
+            "(websocket, sse, grpc)", ["ability", "transport"], registry=r,
+        )
+        self.session_duration = Histogram(
+            "athena_gateway_session_duration_seconds", "Stream sessions' time from open to end",
+            ["ability", "transport"], buckets=SESSION_BUCKETS, registry=r,
+        )
+        self.session_ends = Counter(
+            "athena_gateway_session_ends",
+            f"Stream sessions ended, by reason ({', '.join(SESSION_END_REASONS)})",
+            ["ability", "transport", "reason"], registry=r,
+        )
+        self.session_frames = Counter(
+            "athena_gateway_session_frames",
+            "Session frames from clients (in) and results to them (out)",
+            ["ability", "direction"], registry=r,
         )
         for metric in (self.http_requests, self.http_duration, self.http_in_flight,
                        self.grpc_requests, self.grpc_duration, self.upstream_requests,
-                       self.upstream_duration, self.payload_bytes, self.ws_sessions):
+                       self.upstream_duration, self.payload_bytes, self.sessions,
+                       self.session_duration, self.session_ends, self.session_frames):
             remember_children(metric)
+
+    def session(self, ability: str, transport: str) -> SessionMeter:
+        return SessionMeter(self, ability, transport)
+
+
+class SessionMeter:
+    """One session's metrics: `with metrics.session(ability, transport) as meter:` counts it
+    open for the block, then its duration and how it ended (`meter.reason`, set by the
+    transport; "error" if it never said, so an unforeseen failure is still counted)."""
+
+    def __init__(self, metrics: GatewayMetrics, ability: str, transport: str) -> None:
+        self._metrics = metrics
+        self._ability = ability
+        self._transport = transport
+        self._open = metrics.sessions.labels(ability, transport)
+        self._frames_in = metrics.session_frames.labels(ability, "in")
+        self._frames_out = metrics.session_frames.labels(ability, "out")
+        self.reason: EndReason = "error"
+        self._started = 0.0
+
+    def frame_in(self) -> None:
+        self._frames_in.inc()
+
+    def frame_out(self) -> None:
+        self._frames_out.inc()
+
+    def __enter__(self) -> SessionMeter:
+        self._open.inc()
+        self._started = perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._open.dec()
+        labels = (self._ability, self._transport)
+        self._metrics.session_duration.labels(*labels).observe(perf_counter() - self._started)
+        self._metrics.session_ends.labels(*labels, self.reason).inc()

@@ -21,14 +21,14 @@ import grpc
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from gateway.errors import BadRequest, DeadlineExceeded, GatewayError, WorkerLost, from_worker
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import EndReason, GatewayMetrics, SessionMeter
 from gateway.settings import GatewaySettings
 from gateway.translate import Accept, to_call, to_json
 from gateway.upstream import Upstreams
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
 
-__all__ = ["is_websocket", "serve_session"]
+__all__ = ["end_reason", "is_websocket", "serve_session"]
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +50,36 @@ async def serve_session(request: web.Request, ability: loader_pb2.Ability, sid: 
     # a frame over the body limit is refused by aiohttp itself: it closes with 1009
     ws = web.WebSocketResponse(max_msg_size=settings.max_body_bytes)
     await ws.prepare(request)
-    open_now = metrics.ws_sessions.labels(ability.service_id)
-    open_now.inc()
-    try:
-        async with asyncio.timeout(settings.ws_session_timeout_s):
-            await _Session(ws, ability.service_id, sid, settings, metrics).run(upstreams)
-    except TimeoutError:
-        await _fail(ws, sid, DeadlineExceeded(
-            f"the session exceeded [ws] sessionTimeout ({settings.ws_session_timeout_s:g} s)",
-            Code.SESSION_TIMEOUT))
-    except GatewayError as error:
-        await _fail(ws, sid, error)
-    except _ClientGone:
-        log.debug("session %s: the client went away", sid)
-    finally:
-        open_now.dec()
-        if not ws.closed:
-            await ws.close()
+    with metrics.session(ability.service_id, "websocket") as meter:
+        try:
+            async with asyncio.timeout(settings.ws_session_timeout_s):
+                await _Session(ws, ability.service_id, sid, settings, metrics, meter).run(
+                    upstreams)
+            meter.reason = "completed"
+        except TimeoutError:
+            meter.reason = "timeout"
+            await _fail(ws, sid, DeadlineExceeded(
+                f"the session exceeded [ws] sessionTimeout ({settings.ws_session_timeout_s:g} s)",
+                Code.SESSION_TIMEOUT))
+        except GatewayError as error:
+            meter.reason = end_reason(error)
+            await _fail(ws, sid, error)
+        except _ClientGone:
+            meter.reason = "client_gone"
+            log.debug("session %s: the client went away", sid)
+        finally:
+            if not ws.closed:
+                await ws.close()
     return ws
+
+
+def end_reason(error: GatewayError) -> EndReason:
+    """How a session that failed with `error` ended, for athena_gateway_session_ends."""
+    if isinstance(error, WorkerLost):
+        return "worker_lost"
+    if error.code == Code.SESSION_TIMEOUT:
+        return "timeout"
+    return "error"
 
 
 async def _fail(ws: web.WebSocketResponse, sid: str, error: GatewayError) -> None:
@@ -83,12 +95,13 @@ async def _fail(ws: web.WebSocketResponse, sid: str, error: GatewayError) -> Non
 
 class _Session:
     def __init__(self, ws: web.WebSocketResponse, service_id: str, sid: str,
-                 settings: GatewaySettings, metrics: GatewayMetrics) -> None:
+                 settings: GatewaySettings, metrics: GatewayMetrics, meter: SessionMeter) -> None:
         self._ws = ws
         self._service_id = service_id
         self._sid = sid
         self._settings = settings
         self._metrics = metrics
+        self._meter = meter
 
     async def run(self, upstreams: Upstreams) -> None:
         body = await self._next_frame()
@@ -135,6 +148,7 @@ class _Session:
                 # the header's status is the outputs' own (2 on the final), not a call's 3
                 text = to_json(reply, accepts, status=None)
                 self._metrics.payload_bytes.labels("out").inc(len(text))
+                self._meter.frame_out()
                 try:
                     await self._ws.send_frame(text, WSMsgType.TEXT)
                 except ConnectionError:
@@ -144,6 +158,7 @@ class _Session:
 
     async def _write(self, call: grpc.aio.StreamStreamCall, request: bytes) -> None:
         self._metrics.payload_bytes.labels("in").inc(len(request))
+        self._meter.frame_in()
         try:
             await call.write(request)
         except grpc.aio.AioRpcError as error:

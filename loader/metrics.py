@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from loader.process import LATENCY_BUCKETS, remember_children
+from loader.process import LATENCY_BUCKETS, SESSION_BUCKETS, remember_children
 
 __all__ = ["LoaderMetrics"]
 
@@ -44,7 +44,7 @@ class LoaderMetrics:
         )
         self.session_duration = Histogram(
             "athena_loader_session_duration_seconds", "Stream sessions' time from open to destroy",
-            buckets=LATENCY_BUCKETS, registry=r,
+            buckets=SESSION_BUCKETS, registry=r,
         )
         self.session_frames = Counter(
             "athena_loader_session_frames", "Session frames written (in) and results sent (out)",
@@ -52,7 +52,7 @@ class LoaderMetrics:
         )
         self.session_ends = Counter(
             "athena_loader_session_ends",
-            "Sessions ended, by reason (completed, client_gone, error, shutdown)",
+            "Sessions ended, by reason (completed, client_gone, timeout, error, shutdown)",
             ["reason"], registry=r,
         )
         for metric in (self.grpc_requests, self.grpc_duration, self.wrapper_calls,

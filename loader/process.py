@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from prometheus_client.metrics import MetricWrapperBase
 
 __all__ = [
-    "LATENCY_BUCKETS", "child_environment", "die_with_parent", "remember_children",
+    "LATENCY_BUCKETS", "SESSION_BUCKETS", "child_environment", "die_with_parent", "remember_children",
     "setup_logging", "stop_event", "tune_allocator", "write_ready_file",
 ]
 
@@ -40,6 +40,8 @@ _LOG_FORMATS = {
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 )
+# sessions last from a fraction of a second to the 180 s session timeout and beyond
+SESSION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 180, 300, 600)
 
 
 def setup_logging(role: str) -> None:

@@ -51,6 +51,12 @@ def sessions_active(worker: Worker) -> float:
     return value or 0.0
 
 
+def ended(gateway: Gateway, reason: str, transport: str = "websocket") -> float:
+    value = gateway.metrics.registry.get_sample_value("athena_gateway_session_ends_total", {
+        "ability": "stream_echo", "transport": transport, "reason": reason})
+    return value or 0.0
+
+
 async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
     deadline = asyncio.get_running_loop().time() + within
     while not condition():
@@ -78,8 +84,11 @@ async def test_frames_0_1_2_come_back_in_order_the_last_with_status_2_then_a_cle
         assert await eventually(lambda: sessions_active(worker) == 0)
         # the gateway's handler finishes just after the client sees the close
         assert await eventually(lambda: gateway.metrics.registry.get_sample_value(
-            "athena_gateway_ws_sessions", {"ability": "stream_echo"}) == 0)
+            "athena_gateway_sessions", {"ability": "stream_echo", "transport": "websocket"}) == 0)
         assert all(e.outstanding == 0 for e in gateway.upstreams.endpoints)
+        assert ended(gateway, "completed") == 1
+        assert gateway.metrics.registry.get_sample_value("athena_gateway_session_frames_total", {
+            "ability": "stream_echo", "direction": "out"}) == 3
 
 
 async def test_malformed_json_gets_10160_and_a_close_and_the_next_session_works() -> None:
@@ -123,7 +132,8 @@ async def test_a_client_that_vanishes_mid_session_ends_the_session_on_the_worker
         assert await eventually(lambda: sessions_active(worker) == 0)
         assert await eventually(lambda: gateway.upstreams.endpoints[0].outstanding == 0)
         assert await eventually(lambda: gateway.metrics.registry.get_sample_value(
-            "athena_gateway_ws_sessions", {"ability": "stream_echo"}) == 0)
+            "athena_gateway_sessions", {"ability": "stream_echo", "transport": "websocket"}) == 0)
+        assert ended(gateway, "client_gone") == 1
 
 
 async def test_a_client_silent_past_the_read_timeout_gets_10114() -> None:
@@ -134,6 +144,7 @@ async def test_a_client_silent_past_the_read_timeout_gets_10114() -> None:
         assert received[0]["payload"]["result"]["text"] == "A"
         assert received[-1]["header"]["code"] == 10114
         assert await eventually(lambda: sessions_active(worker) == 0)
+        assert await eventually(lambda: ended(gateway, "timeout") == 1)
 
 
 async def test_a_session_past_the_session_timeout_gets_10114() -> None:
@@ -143,6 +154,7 @@ async def test_a_session_past_the_session_timeout_gets_10114() -> None:
             received = await messages(ws)
         assert received[-1]["header"]["code"] == 10114
         assert "sessionTimeout" in received[-1]["header"]["message"]
+        assert await eventually(lambda: ended(gateway, "timeout") == 1)
 
 
 async def test_a_get_without_upgrade_is_still_405() -> None:
