@@ -1,16 +1,23 @@
 """Once-call engine: wrapperOnceExec under the licence, inline or on a thread, to a deadline.
 
+A wrapper with only wrapperOnceExecAsync is called on a wrapper thread with a usrTag of the
+call's own; the call then waits for the wrapper's `callback(resp, usrTag)` (from any thread,
+naming that usrTag or the sid) until the deadline, holding its licence slot meanwhile.
+
 It also keeps the start times the stuck-call watchdog reads. It knows no transport: the gRPC
-servicer parses and serialises around it, and the sessions engine will sit beside it.
+servicer parses and serialises around it, and the session engine sits beside it, sharing
+the licence: a worker's [fc] max bounds its calls and sessions together.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+import uuid
 from time import perf_counter
 from typing import Any
 
+from loader.callbacks import Route, install_hook, is_free
 from loader.errors import CallTimeout, WrapperFailed
 from loader.licence import Licence
 from loader.metrics import LoaderMetrics
@@ -25,21 +32,25 @@ log = logging.getLogger(__name__)
 
 
 class OnceEngine:
-    def __init__(self, plugin: Plugin, licence: int, inline_under_ms: float,
+    def __init__(self, plugin: Plugin, licence: Licence, inline_under_ms: float,
                  metrics: LoaderMetrics, threads: WrapperThreads) -> None:
-        if plugin.once is None:
+        once = plugin.once or plugin.once_by_callback
+        if once is None:
             raise ValueError(f"{plugin.name} has no wrapperOnceExec")
-        self._once = plugin.once
+        self._once = once
+        self._by_callback = plugin.once is None
+        self._error_text = plugin.error_text
         self._is_async = plugin.once_is_async
         self._metrics = metrics
         self._threads = threads
-        self._licence = Licence(licence)
+        self._licence = licence
         self._started: dict[asyncio.Future[Any], float] = {}  # wrapper calls running now
         self._inline_started: float | None = None  # a call running inline on the loop now
         self._placement = Placement(inline_under_ms / 1000)
         self._in_flight = metrics.wrapper_in_flight.labels("once")
         self._duration = metrics.wrapper_duration.labels("once")
-        metrics.licence.set(licence)
+        if self._by_callback:
+            install_hook()
 
     @property
     def in_use(self) -> int:
@@ -59,6 +70,8 @@ class OnceEngine:
         """The wrapper's Response. Raises Overloaded at the licence, CallTimeout past the
         deadline, WrapperFailed when the wrapper raises."""
         self._licence.take()
+        if self._by_callback:
+            return await self._run_by_callback(params, data, usr_tag, pers_id, timeout)
         if not self._is_async and self._placement.inline():
             return self._run_inline(params, data, usr_tag, pers_id)
         self._in_flight.inc()
@@ -91,6 +104,50 @@ class OnceEngine:
             raise
         except Exception as e:
             raise _failed(e) from None
+
+    async def _run_by_callback(self, params: dict[str, str], data: Any, usr_tag: str,
+                               pers_id: int, timeout: float | None) -> Any:
+        """wrapperOnceExecAsync, then its callback. The usrTag is the client's when no other
+        open work has it, else the sid, else a fresh one: a callback must name one call."""
+        sid = params.get("sid", "")
+        tag = next((t for t in (usr_tag, sid) if t and is_free(t)), f"atn{uuid.uuid4().hex}")
+        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def receive(response: Any) -> None:
+            if not result.done():
+                result.set_result(response)
+
+        route = Route((tag, sid), receive)
+        self._in_flight.inc()
+        started = perf_counter()
+        self._started[result] = started  # the watchdog counts the wait for the callback too
+        try:
+            call = self._threads.run(functools.partial(self._once, params, data, tag, pers_id))
+            try:
+                code = await _outcome(call, timeout)
+            except TimeoutError:
+                raise CallTimeout(f"wrapperOnceExecAsync did not return within the "
+                                  f"{timeout:.3g} s deadline") from None
+            except Exception as e:
+                log.error("wrapperOnceExecAsync raised", exc_info=e)
+                raise WrapperFailed(f"wrapperOnceExecAsync raised {type(e).__name__}: {e}",
+                                    Code.WRAPPER_EXEC_ASYNC) from None
+            if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+                raise WrapperFailed(self._error_text(code), code)
+            remaining = None if timeout is None else timeout - (perf_counter() - started)
+            try:
+                return await _outcome(result, remaining)
+            except TimeoutError:
+                raise CallTimeout(
+                    f"wrapperOnceExecAsync's callback(resp, usrTag={tag!r}) did not come within "
+                    f"the {timeout:.3g} s deadline") from None
+        finally:
+            # a late callback is dropped (logged): nothing waits for it any more
+            route.close()
+            self._started.pop(result, None)
+            self._licence.give_back()
+            self._in_flight.dec()
+            self._duration.observe(perf_counter() - started)
 
     def _timed(self, *args: Any) -> Any:
         """The call itself, timed where it runs: waiting for a thread under load is not the
@@ -135,7 +192,7 @@ async def _outcome(future: asyncio.Future[Any], timeout: float | None) -> Any:
             waiter.set_result(None)
 
     future.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake, None) if timeout is not None else None
+    timer = loop.call_later(max(timeout, 0.0), wake, None) if timeout is not None else None
     try:
         await waiter
     finally:

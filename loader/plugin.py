@@ -48,6 +48,9 @@ class Plugin:
     version: str
     once: OnceCall | None
     once_is_async: bool
+    # wrapperOnceExecAsync, when the wrapper has it and no wrapperOnceExec: it returns a code
+    # at once and delivers its Response later through callback(resp, usrTag)
+    once_by_callback: OnceCall | None = None
     declared: Schema | None = None  # what an SDK-style wrapper declares about its API
     source_digest: str = ""  # sha256 of the wrapper's source file ("" when it has none)
     streams: StreamCalls | None = None  # its session methods, adapted (None: no wrapperCreate)
@@ -58,16 +61,22 @@ class Plugin:
         module, attr = _import(spec)
         target = _target(module, attr, spec)
         once_fn = own_method(target, "wrapperOnceExec")
-        if once_fn is None and own_method(target, "wrapperCreate") is None:
-            raise WrapperLoadError(f"{spec}: defines neither wrapperOnceExec nor wrapperCreate")
+        # a wrapper with both once methods answers through the direct one: its result needs
+        # no callback round trip
+        by_callback = None if once_fn is not None else own_method(target, "wrapperOnceExecAsync")
+        if once_fn is None and by_callback is None and own_method(target, "wrapperCreate") is None:
+            raise WrapperLoadError(f"{spec}: defines none of wrapperOnceExec, "
+                                   "wrapperOnceExecAsync and wrapperCreate")
         stem = Path(spec.partition(":")[0]).parent.name or module.__name__
         plugin = cls(
             name=spec,
             target=target,
             service_id=service_id or str(getattr(target, "serviceId", "") or stem),
             version=str(getattr(target, "version", "") or "v1"),
-            once=_adapt_once(once_fn) if once_fn is not None else None,
+            once=_adapt_once(once_fn, "wrapperOnceExec") if once_fn is not None else None,
             once_is_async=inspect.iscoroutinefunction(once_fn),
+            once_by_callback=(None if by_callback is None
+                              else _adapt_once(by_callback, "wrapperOnceExecAsync")),
             declared=_declared(target, spec),
             source_digest=_digest(module),
         )
@@ -195,8 +204,9 @@ def _target(module: Any, attr: str | None, spec: str) -> Any:
         raise WrapperLoadError(f"{spec}: {found.__name__}() raised {type(e).__name__}: {e}") from e
 
 
-def _adapt_once(fn: Callable[..., Any]) -> OnceCall:
-    """Bind whichever wrapperOnceExec variant the wrapper has to one calling convention."""
+def _adapt_once(fn: Callable[..., Any], method: str) -> OnceCall:
+    """Bind whichever variant of wrapperOnceExec (or wrapperOnceExecAsync, called the same
+    way) the wrapper has to one calling convention."""
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
@@ -204,11 +214,14 @@ def _adapt_once(fn: Callable[..., Any]) -> OnceCall:
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
         return lambda params, data, tag, pers: fn(params, data, tag, pers)
     positional = [p for p in parameters if p.kind in POSITIONAL]
-    if len(positional) >= 6 and positional[0].name.lower() in TAG_NAMES:
-        return _adapt_v1_once(fn)
+    if positional and positional[0].name.lower() in TAG_NAMES:
+        if method == "wrapperOnceExecAsync":  # v1: (usrTag, params, reqData, psrIds, psrCnt)
+            return _adapt_v1_once_async(fn, len(positional))
+        if len(positional) >= 6:
+            return _adapt_v1_once(fn)
     if len(positional) < 2:
         raise WrapperLoadError(
-            f"wrapperOnceExec{inspect.signature(fn)} must take at least (params, reqData)"
+            f"{method}{inspect.signature(fn)} must take at least (params, reqData)"
         )
     extras: list[tuple[str, str]] = []  # (parameter name, what to pass)
     for p in parameters[2:]:
@@ -219,7 +232,7 @@ def _adapt_once(fn: Callable[..., Any]) -> OnceCall:
             extras.append((p.name, "pers"))
         elif p.default is inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD:
             raise WrapperLoadError(
-                f"wrapperOnceExec parameter {p.name!r} is not one the contract passes "
+                f"{method} parameter {p.name!r} is not one the contract passes "
                 "(params, reqData, usrTag, persId); give it a default"
             )
 
@@ -238,6 +251,17 @@ def _adapt_v1_once(fn: Callable[..., Any]) -> OnceCall:
         code = fn(tag, params, v1_request_dicts(data), produced, [pers] if pers else [],
                   1 if pers else 0)
         return v1_response(produced, code)
+
+    return call
+
+
+def _adapt_v1_once_async(fn: Callable[..., Any], count: int) -> OnceCall:
+    """v1: wrapperOnceExecAsync(usrTag, params, reqData: list[dict][, psrIds, psrCnt]) -> code;
+    as many of those as it takes, positionally."""
+
+    def call(params: dict[str, str], data: Any, tag: str, pers: int) -> Any:
+        values = (tag, params, v1_request_dicts(data), [pers] if pers else [], 1 if pers else 0)
+        return fn(*values[:count])
 
     return call
 

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from prometheus_client.metrics import MetricWrapperBase
 
 __all__ = [
-    "LATENCY_BUCKETS", "SESSION_BUCKETS", "child_environment", "die_with_parent", "remember_children",
-    "setup_logging", "stop_event", "tune_allocator", "write_ready_file",
+    "LATENCY_BUCKETS", "SESSION_BUCKETS", "child_environment", "die_with_parent",
+    "remember_children", "setup_logging", "stop_event", "tune_allocator", "write_ready_file",
 ]
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from loader.engine import OnceEngine
+from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.plugin import Plugin
 from loader.probe import start_probe
@@ -81,10 +82,12 @@ def assemble(settings: LoaderSettings) -> Worker:
     log.info("wrapper %s loaded as ability %r", settings.wrapper, plugin.service_id)
     metrics = LoaderMetrics()
     threads = WrapperThreads(settings.licence)
-    engine = None if plugin.once is None else OnceEngine(
-        plugin, settings.licence, settings.inline_under_ms, metrics, threads)
+    licence = Licence(settings.licence)  # one for calls and sessions: [fc] max bounds both
+    metrics.licence.set(settings.licence)
+    engine = None if plugin.once is None and plugin.once_by_callback is None else OnceEngine(
+        plugin, licence, settings.inline_under_ms, metrics, threads)
     sessions = None if plugin.streams is None else SessionEngine(
-        plugin, settings.licence, metrics, threads)
+        plugin, licence, metrics, threads)
     servicer = LoaderServicer(plugin, settings, metrics, engine, sessions)
     server = grpc.aio.server(options=message_options(settings.max_message_bytes))
     server.add_generic_rpc_handlers((servicer.handler(),))

@@ -186,6 +186,9 @@ class LoaderServicer:
                     raise InvalidOutput(f"wrapper output cannot be sent: {e}") from None
                 yield wire
             reason = "completed"
+        except AigesError as error:
+            reason = "timeout" if error.code == Code.SESSION_TIMEOUT else "error"
+            raise
         except (asyncio.CancelledError, GeneratorExit):
             reason = "shutdown" if self._sessions.stopping else "client_gone"
             raise

@@ -13,7 +13,6 @@ placeholder and is dropped, so a push wrapper whose wrapperRead returns placehol
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 import aiges_embed
 
+from loader.callbacks import Route, install_hook
 from loader.errors import AigesError, CallTimeout, WrapperFailed
 from loader.licence import Licence
 from loader.metrics import LoaderMetrics
@@ -40,11 +40,6 @@ AFTER_HALF_CLOSE_S = 15.0  # the longest wait for each result once the client se
 _FINAL = (2, 3)  # an output with one of these statuses ends the session
 _END = object()  # queued after the last result
 
-# every open session by the names a push wrapper may call back with (usr_tag, sid, handle):
-# one table per process, as aiges_embed.callback has one hook per process
-_ROUTES: dict[str, Session] = {}
-
-
 class SessionClosed(AigesError):
     """The session has ended: nothing more may be written to it."""
 
@@ -52,7 +47,7 @@ class SessionClosed(AigesError):
 
 
 class SessionEngine:
-    def __init__(self, plugin: Plugin, licence: int, metrics: LoaderMetrics,
+    def __init__(self, plugin: Plugin, licence: Licence, metrics: LoaderMetrics,
                  threads: WrapperThreads) -> None:
         if plugin.streams is None:
             raise ValueError(f"{plugin.name} has no wrapperCreate")
@@ -60,12 +55,11 @@ class SessionEngine:
         self.error_text = plugin.error_text
         self.metrics = metrics
         self.threads = threads
-        self.licence = Licence(licence)
+        self.licence = licence  # shared with the once engine
         self.stopping = False  # set by the worker's drain: sessions cut now end as "shutdown"
         self.started: dict[asyncio.Future[Any], float] = {}  # wrapper calls running now
         self.open_sessions: set[Session] = set()
-        metrics.licence.set(licence)
-        _install_hook()
+        install_hook()
 
     @property
     def in_use(self) -> int:
@@ -134,9 +128,8 @@ class Session:
         self._poller: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None  # armed once the client half-closed
         self._opened = perf_counter()
-        self._names = [name for name in dict.fromkeys((usr_tag, sid, handle)) if name]
-        for name in self._names:
-            _ROUTES[name] = self
+        # the names a push wrapper may call back with
+        self._route = Route((usr_tag, sid, handle), self.deliver)
 
     @property
     def ended(self) -> bool:
@@ -197,9 +190,7 @@ class Session:
             self._poller.cancel()
         if self._timer is not None:
             self._timer.cancel()
-        for name in self._names:
-            if _ROUTES.get(name) is self:
-                del _ROUTES[name]
+        self._route.close()
         try:
             if self._busy is not None and not self._busy.done():
                 await asyncio.wait([self._busy])  # the wrapper is still in a call for this session
@@ -259,23 +250,6 @@ class Session:
             self._ended = True
             self._results.put_nowait(_END)
         return True
-
-
-def _install_hook() -> None:
-    """Every engine (re)installs it: something else in the process (a test, an embedding
-    program) may have set its own hook since the last engine was made."""
-    aiges_embed.set_hooks(callback=_callback)
-
-
-def _callback(resp: Any, usr_tag: Any, *extra: Any) -> int:
-    """aiges_embed.callback's hook, on whatever thread the wrapper calls it from."""
-    session = _ROUTES.get(str(usr_tag))
-    if session is None:
-        log.warning("callback for %r, which names no open session: dropped", usr_tag)
-        return -1
-    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-        session._loop.call_soon_threadsafe(session.deliver, resp)
-    return 0
 
 
 def _destroy_quietly(calls: StreamCalls, handle: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from loader.engine import OnceEngine
 from loader.errors import CallTimeout, Overloaded, WrapperFailed
+from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.placement import STREAK
 from loader.plugin import Plugin
@@ -31,7 +32,7 @@ async def engine_for(wrapper: str, licence: int = 4, inline_under_ms: float = 0.
     metrics = LoaderMetrics()
     threads = WrapperThreads(licence)
     try:
-        yield OnceEngine(plugin, licence, inline_under_ms, metrics, threads), metrics
+        yield OnceEngine(plugin, Licence(licence), inline_under_ms, metrics, threads), metrics
     finally:
         threads.shutdown()
         plugin.fini()
@@ -156,4 +157,56 @@ def test_a_sessions_only_wrapper_has_no_once_engine() -> None:
     stream_only = Plugin(plugin.name, plugin.target, plugin.service_id, plugin.version,
                          None, False)
     with pytest.raises(ValueError, match="no wrapperOnceExec"):
-        OnceEngine(stream_only, 1, 0, LoaderMetrics(), WrapperThreads(1))
+        OnceEngine(stream_only, Licence(1), 0, LoaderMetrics(), WrapperThreads(1))
+
+
+ONCE_ASYNC = ABILITIES / "once_async"
+
+
+async def test_a_once_async_wrapper_answers_through_callback_from_its_own_thread() -> None:
+    async with engine_for(str(ONCE_ASYNC / "wrapper.py")) as (engine, _):
+        assert output_text(await run(engine, delay="0.05")) == "async:x"
+        assert output_text(await run(engine, by="sid", sid="s-1")) == "async:x"
+        assert engine.in_use == 0
+
+
+async def test_once_async_calls_at_once_each_get_their_own_result() -> None:
+    async with engine_for(str(ONCE_ASYNC / "wrapper.py"), licence=8) as (engine, _):
+        answers = await asyncio.gather(*(
+            engine.run({"sid": f"s{i}", "delay": "0.05"}, request(f"t{i}"), "same-tag", 0, 5.0)
+            for i in range(8)))
+        assert [output_text(a) for a in answers] == [f"async:t{i}" for i in range(8)]
+
+
+async def test_a_once_async_usr_tag_is_the_clients_when_free() -> None:
+    async with engine_for(str(ONCE_ASYNC / "wrapper.py")) as (engine, _):
+        answer = await engine.run({"sid": "s", "echo_tag": "1"}, request(), "client-tag", 0, 5.0)
+        assert output_text(answer) == "async:client-tag"
+
+
+async def test_a_once_async_callback_that_never_comes_times_out_and_frees_the_licence(
+) -> None:
+    async with engine_for(str(ONCE_ASYNC / "wrapper.py"), licence=1) as (engine, metrics):
+        with pytest.raises(CallTimeout) as late:
+            await run(engine, timeout=0.2, never="1")
+        assert late.value.code == 10102 and "callback" in late.value.message
+        assert engine.in_use == 0
+        assert output_text(await run(engine)) == "async:x"
+        assert metrics.registry.get_sample_value(
+            "athena_loader_wrapper_in_flight", {"op": "once"}) == 0
+
+
+async def test_a_once_async_code_or_raise_fails_the_call() -> None:
+    async with engine_for(str(ONCE_ASYNC / "wrapper.py")) as (engine, _):
+        with pytest.raises(WrapperFailed) as refused:
+            await run(engine, code="4545")
+        assert (refused.value.code, refused.value.message) == (4545, "refused with 4545")
+        with pytest.raises(WrapperFailed) as raised:
+            await run(engine, **{"raise": "1"})
+        assert raised.value.code == 10910 and "RuntimeError" in raised.value.message
+        assert engine.in_use == 0
+
+
+async def test_a_v1_once_async_function_wrapper_answers_through_callback() -> None:
+    async with engine_for(str(ONCE_ASYNC / "v1_functions.py")) as (engine, _):
+        assert output_text(await run(engine)) == "v1:x"

@@ -11,6 +11,7 @@ import pytest
 
 from loader.v1 import loader_pb2
 from loader.v1.status import aiges_code_from
+from tests.inprocess import text_request
 from tests.support import ABILITIES, ROOT
 
 ECHO_STREAM = str(ABILITIES / "stream_echo" / "wrapper.py")
@@ -169,3 +170,48 @@ async def test_a_once_only_ability_refuses_a_session_naming_call(worker) -> None
     assert status == grpc.StatusCode.INVALID_ARGUMENT
     assert code == 10001
     assert "Call" in message
+
+
+BOTH = '''
+from aiges_embed import Response, ResponseData, SessionCreateResponse
+
+
+class Wrapper:
+    serviceId = "both"
+
+    def wrapperInit(self, config):
+        return 0
+
+    def wrapperOnceExec(self, params, reqData, usrTag="", persId=0):
+        out = ResponseData(key="result", status=3)
+        out.setData(b"once")
+        return Response([out])
+
+    def wrapperCreate(self, params, sid):
+        return SessionCreateResponse(handle=sid)
+
+    def wrapperWrite(self, handle, reqData):
+        return 0
+
+    def wrapperDestroy(self, handle):
+        return 0
+'''
+
+
+async def test_calls_and_sessions_share_one_licence(worker, tmp_path) -> None:
+    wrapper = tmp_path / "both" / "wrapper.py"
+    wrapper.parent.mkdir()
+    wrapper.write_text(BOTH)
+    async with worker(str(wrapper), licence=1) as w:
+        assert (await w.call(text_request("x"))).outputs[0].data == b"once"
+        session = w.session()
+        await session.write(frame("a", 0))
+        while w.sessions.in_use == 0:
+            await asyncio.sleep(0.01)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await w.call(text_request("x"))
+        assert aiges_code_from(refused.value.trailing_metadata()) == 10110
+        session.cancel()
+        while w.sessions.in_use:
+            await asyncio.sleep(0.01)
+        assert (await w.call(text_request("x"))).outputs[0].data == b"once"
