@@ -3,7 +3,8 @@
 Send 16 kHz, 16-bit little-endian mono PCM in frames (20 ms = 640 bytes is typical) with
 status 0 (first), 1 (continue) and 2 (last); read output ``result``, a JSON text
 ``{"text": "...", "final": false}`` each time the partial hypothesis changes (status 1) and
-``{"text": "...", "final": true}`` once the last frame is in (status 2). A read with nothing
+``{"text": "...", "final": true}`` once the last frame is in (status 2; a single frame with
+status 3, the whole input at once, is both first and last). A read with nothing
 new returns an empty response. The model is the one pocketsphinx's PyPI wheel ships
 (acoustic model, CMU dictionary and a general 3-gram language model, under
 ``pocketsphinx.get_model_path()``): nothing is downloaded.
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_KEY = "result"
 DATA_TEXT = 0
-DATA_CONTINUE, DATA_END = 1, 2
+DATA_CONTINUE, DATA_END, DATA_ONCE = 1, 2, 3
 
 # This wrapper's own error codes (14001-14099).
 ERR_UNKNOWN_SESSION = 14001
@@ -148,7 +149,8 @@ class Wrapper:
             for node in reqData.list:
                 if len(node.data) % 2:
                     return ERR_BAD_AUDIO
-                session.feed(node.data, last=node.status == DATA_END)
+                # 3 (the whole input at once) ends the utterance as 2 (the last frame) does
+                session.feed(node.data, last=node.status in (DATA_END, DATA_ONCE))
         return 0
 
     def wrapperRead(self, handle: str) -> Response:
