@@ -1,17 +1,32 @@
-"""Public gRPC edge: loader.v1 calls from clients, forwarded to a worker as raw bytes."""
+"""Public gRPC edge: loader.v1 calls and Session streams from clients, forwarded to a worker
+as raw bytes.
+
+A Session is relayed to one worker of the ability, frame for frame in both directions and never
+re-parsed: the client's CallRequest bytes (its sid included; the worker makes one when it is
+empty) go to the worker as they came, the worker's CallResponse bytes come back as they are.
+The client half-closing half-closes the worker's stream; a client that cancels (or whose
+deadline passes) cancels it, so the worker destroys the session. The worker's own failure
+status reaches the client untouched, as for Call; a worker that goes away mid-session is
+UNAVAILABLE with 10109; `[ws] sessionTimeout` bounds a session here as on WebSocket (10114).
+"""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from time import perf_counter
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from gateway.errors import GatewayError, GatewayFault, NotFound
-from gateway.metrics import GatewayMetrics
+from gateway.errors import DeadlineExceeded, GatewayError, GatewayFault, NotFound, WorkerLost
+from gateway.metrics import GatewayMetrics, SessionMeter
+from gateway.sessions import end_reason
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
 from loader.v1 import loader_pb2
+from loader.v1.codes import Code
 from loader.v1.wire import ABILITY_METADATA, SERVICE, message_options
 
 __all__ = ["start_edge"]
@@ -32,6 +47,7 @@ class _Edge:
             {
                 # no deserializer: the bytes a client sent are the bytes the worker gets
                 "Call": grpc.unary_unary_rpc_method_handler(self.call),
+                "Session": grpc.stream_stream_rpc_method_handler(self.session),
                 "Describe": grpc.unary_unary_rpc_method_handler(
                     self.describe,
                     request_deserializer=loader_pb2.DescribeRequest.FromString,
@@ -87,6 +103,101 @@ class _Edge:
             raise
         finally:
             self._metrics.grpc_requests.labels("Describe", code).inc()
+
+    async def session(self, requests: AsyncIterator[bytes],
+                      context: grpc.aio.ServicerContext) -> None:
+        started = perf_counter()
+        code = "OK"
+        try:
+            ability = self._ability(context)
+            with self._metrics.session(ability.service_id, "grpc") as meter:
+                await self._metered_session(ability.service_id, requests, context, meter)
+        except grpc.aio.AioRpcError as error:
+            code = error.code().name
+            # pass the worker's status on untouched, AIGES code details included
+            await context.abort(error.code(), error.details() or "",
+                                tuple(error.trailing_metadata() or ()))
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except Exception as error:
+            failure = _as_gateway_error(error)
+            code = failure.grpc_status.name
+            await context.abort_with_status(failure.rpc_status())
+            raise
+        finally:
+            self._metrics.grpc_requests.labels("Session", code).inc()
+            self._metrics.grpc_duration.labels("Session").observe(perf_counter() - started)
+
+    async def _metered_session(self, service_id: str, requests: AsyncIterator[bytes],
+                               context: grpc.aio.ServicerContext, meter: SessionMeter) -> None:
+        """Relay the session, and say how it ended (meter.reason); failures go on as
+        exceptions for `session` to turn into the client's status."""
+        limit = self._settings.ws_session_timeout_s
+        try:
+            async with asyncio.timeout(limit):
+                await self._relay(service_id, requests, context, meter)
+            meter.reason = "completed"
+        except TimeoutError:
+            meter.reason = "timeout"
+            raise DeadlineExceeded(f"the session exceeded [ws] sessionTimeout ({limit:g} s)",
+                                   Code.SESSION_TIMEOUT) from None
+        except asyncio.CancelledError:
+            remaining = context.time_remaining()
+            meter.reason = "timeout" if remaining is not None and remaining <= 0 else "client_gone"
+            raise
+        except grpc.aio.AioRpcError as error:
+            # CANCELLED while our client is still here: the worker's server ended the stream
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                meter.reason = "worker_lost"
+                raise WorkerLost(f"the worker of {service_id!r} went away during the session; "
+                                 "it is being restarted") from None
+            meter.reason = "error"
+            raise
+        except GatewayError as error:
+            meter.reason = end_reason(error)
+            raise
+
+    async def _relay(self, service_id: str, requests: AsyncIterator[bytes],
+                     context: grpc.aio.ServicerContext, meter: SessionMeter) -> None:
+        async with self._upstreams.session(service_id) as call:
+            feed = asyncio.create_task(self._feed(requests, call, meter))
+            drain = asyncio.create_task(self._drain(call, context, meter))
+            try:
+                done, _ = await asyncio.wait({feed, drain}, return_when=asyncio.FIRST_COMPLETED)
+                if drain not in done:
+                    feed.result()  # the client half-closed; its results are still to come
+                    await drain
+                # the worker ended the stream (after the final result, or with its error):
+                # the session is over even if the client has not half-closed
+                drain.result()
+            finally:
+                for task in (feed, drain):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    async def _feed(self, requests: AsyncIterator[bytes], call: grpc.aio.StreamStreamCall,
+                    meter: SessionMeter) -> None:
+        """The client's frames to the worker as they came, then the half-close."""
+        try:
+            async for request in requests:
+                self._metrics.payload_bytes.labels("in").inc(len(request))
+                meter.frame_in()
+                await call.write(request)
+            await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            return  # the worker's stream has ended: _drain reports how
+
+    async def _drain(self, call: grpc.aio.StreamStreamCall, context: grpc.aio.ServicerContext,
+                     meter: SessionMeter) -> None:
+        """The worker's results to the client as they come, until the worker ends the stream
+        (AioRpcError when it ends with a failure)."""
+        async for reply in call:
+            self._metrics.payload_bytes.labels("out").inc(len(reply))
+            meter.frame_out()
+            await context.write(reply)
 
 
 def _as_gateway_error(error: Exception) -> GatewayError:
