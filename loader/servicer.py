@@ -28,6 +28,8 @@ __all__ = ["LoaderServicer"]
 
 log = logging.getLogger(__name__)
 
+_CONTINUE = 1  # a data status that needs an earlier frame
+
 
 class LoaderServicer:
     def __init__(self, plugin: Plugin, settings: LoaderSettings, metrics: LoaderMetrics,
@@ -172,6 +174,10 @@ class LoaderServicer:
             return  # the client half-closed before opening: nothing to do
         self._bytes_in.inc(len(first))
         request, params, sid = self._parse(first)
+        if any(item.status == _CONTINUE for item in request.data.list):
+            raise InvalidRequest("the first frame opens the session: its data has status 0 "
+                                 "(first) or 2 (first and last), not 1 (continue)",
+                                 Code.REQUEST_JSON)
         accepts = request.accepts
         session = await self._sessions.open(params, sid, request.usr_tag, request.pers_id)
         feeder = asyncio.create_task(self._feed(session, request.data, requests))
