@@ -51,6 +51,9 @@ class Plugin:
     # wrapperOnceExecAsync, when the wrapper has it and no wrapperOnceExec: it returns a code
     # at once and delivers its Response later through callback(resp, usrTag)
     once_by_callback: OnceCall | None = None
+    # `async def wrapperStream(params, frames, ...)`, an async generator: frames in, Responses
+    # out (this loader's own session style, beside the AIGES wrapperCreate family)
+    stream_generator: Callable[..., Any] | None = None
     declared: Schema | None = None  # what an SDK-style wrapper declares about its API
     source_digest: str = ""  # sha256 of the wrapper's source file ("" when it has none)
     streams: StreamCalls | None = None  # its session methods, adapted (None: no wrapperCreate)
@@ -64,9 +67,11 @@ class Plugin:
         # a wrapper with both once methods answers through the direct one: its result needs
         # no callback round trip
         by_callback = None if once_fn is not None else own_method(target, "wrapperOnceExecAsync")
-        if once_fn is None and by_callback is None and own_method(target, "wrapperCreate") is None:
+        generator = _stream_generator(target, spec)
+        if (once_fn is None and by_callback is None and generator is None
+                and own_method(target, "wrapperCreate") is None):
             raise WrapperLoadError(f"{spec}: defines none of wrapperOnceExec, "
-                                   "wrapperOnceExecAsync and wrapperCreate")
+                                   "wrapperOnceExecAsync, wrapperCreate and wrapperStream")
         stem = Path(spec.partition(":")[0]).parent.name or module.__name__
         plugin = cls(
             name=spec,
@@ -78,6 +83,7 @@ class Plugin:
             once_by_callback=(None if by_callback is None
                               else _adapt_once(by_callback, "wrapperOnceExecAsync")),
             declared=_declared(target, spec),
+            stream_generator=generator,
             source_digest=_digest(module),
         )
         # imported here: loader.streams builds on this module's helpers (_own, the v1 dicts)
@@ -134,7 +140,11 @@ class Plugin:
             "once_async": "wrapperOnceExecAsync",
             "stream": "wrapperCreate",
         }
-        return [op for op, method in present.items() if own_method(self.target, method) is not None]
+        found = [op for op, method in present.items()
+                 if own_method(self.target, method) is not None]
+        if self.stream_generator is not None and "stream" not in found:
+            found.append("stream")
+        return found
 
 
 def own_method(target: Any, name: str) -> Any:
@@ -202,6 +212,36 @@ def _target(module: Any, attr: str | None, spec: str) -> Any:
         return found()
     except Exception as e:
         raise WrapperLoadError(f"{spec}: {found.__name__}() raised {type(e).__name__}: {e}") from e
+
+
+def _stream_generator(target: Any, spec: str) -> Callable[..., Any] | None:
+    """wrapperStream bound to (params, frames, sid, usr_tag): its first two parameters get the
+    params and the frames whatever their names; later ones by name (sid, usrTag, persId)."""
+    fn = own_method(target, "wrapperStream")
+    if fn is None:
+        return None
+    if not inspect.isasyncgenfunction(fn):
+        raise WrapperLoadError(f"{spec}: wrapperStream must be an `async def` that yields "
+                               "its results (an async generator)")
+    parameters = list(inspect.signature(fn).parameters.values())
+    named: list[tuple[str, str]] = []  # (parameter name, what to pass)
+    for p in parameters[2:]:
+        lowered = p.name.lower()
+        kind = ("sid" if lowered in ("sid", "session_id") else "tag" if lowered in TAG_NAMES
+                else "pers" if lowered in _PERS_NAMES else None)
+        if kind is not None:
+            named.append((p.name, kind))
+        elif p.default is inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD:
+            raise WrapperLoadError(f"wrapperStream parameter {p.name!r} is not one the loader "
+                                   "passes (params, frames, sid, usrTag, persId)")
+    if len([p for p in parameters if p.kind in POSITIONAL]) < 2:
+        raise WrapperLoadError(f"wrapperStream{inspect.signature(fn)} must take (params, frames)")
+
+    def start(params: dict[str, str], frames: Any, sid: str, tag: str, pers: int) -> Any:
+        values = {"sid": sid, "tag": tag, "pers": pers}
+        return fn(params, frames, **{name: values[kind] for name, kind in named})
+
+    return start
 
 
 def _adapt_once(fn: Callable[..., Any], method: str) -> OnceCall:

@@ -86,7 +86,8 @@ def assemble(settings: LoaderSettings) -> Worker:
     metrics.licence.set(settings.licence)
     engine = None if plugin.once is None and plugin.once_by_callback is None else OnceEngine(
         plugin, licence, settings.inline_under_ms, metrics, threads)
-    sessions = None if plugin.streams is None else SessionEngine(
+    has_sessions = plugin.streams is not None or plugin.stream_generator is not None
+    sessions = None if not has_sessions else SessionEngine(
         plugin, licence, metrics, threads)
     servicer = LoaderServicer(plugin, settings, metrics, engine, sessions)
     server = grpc.aio.server(options=message_options(settings.max_message_bytes))

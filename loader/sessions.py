@@ -49,9 +49,10 @@ class SessionClosed(AigesError):
 class SessionEngine:
     def __init__(self, plugin: Plugin, licence: Licence, metrics: LoaderMetrics,
                  threads: WrapperThreads) -> None:
-        if plugin.streams is None:
+        if plugin.streams is None and plugin.stream_generator is None:
             raise ValueError(f"{plugin.name} has no wrapperCreate")
         self.calls = plugin.streams
+        self.generator = plugin.stream_generator
         self.error_text = plugin.error_text
         self.metrics = metrics
         self.threads = threads
@@ -81,7 +82,17 @@ class SessionEngine:
         """A session whose wrapperCreate returned. Raises Overloaded at the licence and the
         wrapper's error when create fails (nothing else is then called for it)."""
         self.licence.take()
-        future = self.run(functools.partial(self.calls.create, params, sid, usr_tag, pers_id))
+        if self.calls is None:
+            session: Session = GeneratedSession(self, sid, usr_tag, params, pers_id)
+        else:
+            session = await self._create(self.calls, params, sid, usr_tag, pers_id)
+        self.open_sessions.add(session)
+        self.metrics.sessions_active.inc()
+        return session
+
+    async def _create(self, calls: StreamCalls, params: dict[str, str], sid: str, usr_tag: str,
+                      pers_id: int) -> Session:
+        future = self.run(functools.partial(calls.create, params, sid, usr_tag, pers_id))
         try:
             handle = await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -90,16 +101,14 @@ class SessionEngine:
         except BaseException:
             self.licence.give_back()
             raise
-        session = Session(self, sid, usr_tag, handle)
-        self.open_sessions.add(session)
-        self.metrics.sessions_active.inc()
-        return session
+        return Session(self, sid, usr_tag, handle)
 
     def _abandoned(self, future: asyncio.Future[Any]) -> None:
         """The client left while wrapperCreate ran: destroy what it made, then free the slot."""
         if future.cancelled() or future.exception() is not None:
             self.licence.give_back()
             return
+        assert self.calls is not None  # only wrapperCreate sessions are created on a thread
         done = self.run(functools.partial(_destroy_quietly, self.calls, future.result()))
         done.add_done_callback(lambda _: self.licence.give_back())
 
@@ -118,7 +127,7 @@ class Session:
         self.usr_tag = usr_tag
         self.handle = handle
         self._engine = engine
-        self._calls: StreamCalls = engine.calls
+        self._calls = engine.calls
         self._loop = asyncio.get_running_loop()
         self._results: asyncio.Queue[Any] = asyncio.Queue()
         self._turn = asyncio.Lock()  # one wrapper call at a time for this session
@@ -137,6 +146,7 @@ class Session:
 
     async def write(self, data: aiges_embed.DataListCls) -> None:
         """wrapperWrite one frame, then (pull wrappers) read what it produced."""
+        assert self._calls is not None
         await self._wrapper(functools.partial(self._calls.write, self.handle, data, self.sid))
         self._engine.metrics.session_frames.labels("in").inc()
         if self._calls.has_read:
@@ -192,9 +202,7 @@ class Session:
             self._timer.cancel()
         self._route.close()
         try:
-            if self._busy is not None and not self._busy.done():
-                await asyncio.wait([self._busy])  # the wrapper is still in a call for this session
-            await engine.run(functools.partial(self._calls.destroy, self.handle))
+            await self._end_wrapper()
         except Exception:
             log.exception("session %s: wrapperDestroy failed", self.sid)
         finally:
@@ -203,6 +211,12 @@ class Session:
             engine.metrics.sessions_active.dec()
             engine.metrics.session_ends.labels(reason).inc()
             engine.metrics.session_duration.observe(perf_counter() - self._opened)
+
+    async def _end_wrapper(self) -> None:
+        if self._busy is not None and not self._busy.done():
+            await asyncio.wait([self._busy])  # the wrapper is still in a call for this session
+        assert self._calls is not None
+        await self._engine.run(functools.partial(self._calls.destroy, self.handle))
 
     async def _wrapper(self, call: Callable[[], Any]) -> Any:
         async with self._turn:
@@ -214,6 +228,7 @@ class Session:
 
     async def _read(self) -> bool:
         """One wrapperRead; whether it produced anything."""
+        assert self._calls is not None
         response = await self._wrapper(functools.partial(self._calls.read, self.handle, self.sid))
         return self.deliver(response)
 
@@ -250,6 +265,57 @@ class Session:
             self._ended = True
             self._results.put_nowait(_END)
         return True
+
+
+class GeneratedSession(Session):
+    """A session of an `async def wrapperStream(params, frames)` async generator: it runs on
+    the loop (like an `async def wrapperOnceExec`), takes each frame from `frames` (an async
+    iterator of DataListCls, ending when the client sends its last), and each Response it
+    yields is a result. Ending the session closes the generator (its `finally` runs)."""
+
+    def __init__(self, engine: SessionEngine, sid: str, usr_tag: str, params: dict[str, str],
+                 pers_id: int) -> None:
+        super().__init__(engine, sid, usr_tag, sid)
+        # a few frames ahead of the generator at most: beyond that write() waits, and so does
+        # the client's stream (gRPC flow control)
+        self._frames: asyncio.Queue[Any] = asyncio.Queue(maxsize=4)
+        assert engine.generator is not None
+        results = engine.generator(params, self._frame_stream(), sid, usr_tag, pers_id)
+        self._task = asyncio.create_task(self._pump(results))
+
+    async def write(self, data: aiges_embed.DataListCls) -> None:
+        if self._closing is not None or self._task.done():
+            raise SessionClosed(f"session {self.sid} has ended")
+        await self._frames.put(data)
+        self._engine.metrics.session_frames.labels("in").inc()
+
+    def half_closed(self) -> None:
+        super().half_closed()
+        self._frames.put_nowait(_END)  # never blocks long: the queue holds a few at most
+
+    async def _frame_stream(self) -> Any:
+        while (frame := await self._frames.get()) is not _END:
+            yield frame
+
+    async def _pump(self, results: Any) -> None:
+        try:
+            async for response in results:
+                self.deliver(response)
+                if self.ended:
+                    break
+            if not self.ended:  # it returned without a final result: the session is complete
+                self._ended = True
+                self._results.put_nowait(_END)
+        except Exception as e:
+            log.error("wrapperStream raised", exc_info=e)
+            self.fail(WrapperFailed(f"wrapperStream raised {type(e).__name__}: {e}",
+                                    Code.WRAPPER_READ))
+        finally:
+            await results.aclose()
+
+    async def _end_wrapper(self) -> None:
+        self._task.cancel()
+        await asyncio.wait([self._task])
 
 
 def _destroy_quietly(calls: StreamCalls, handle: str) -> None:

@@ -215,3 +215,50 @@ async def test_calls_and_sessions_share_one_licence(worker, tmp_path) -> None:
         while w.sessions.in_use:
             await asyncio.sleep(0.01)
         assert (await w.call(text_request("x"))).outputs[0].data == b"once"
+
+
+GENERATOR = str(ABILITIES / "stream_generator" / "wrapper.py")
+
+
+def generator_closed(w: Any) -> list[str]:
+    return w.plugin.target.wrapperStream.__globals__["closed"]
+
+
+async def test_an_async_generator_wrapper_answers_each_frame_as_it_comes(worker) -> None:
+    async with worker(GENERATOR) as w:
+        assert "stream" in (await w.describe(loader_pb2.DescribeRequest())).operations
+        replies = await collect(w.session(frames(frame("a", 0), frame("b", 1), frame("c", 2))))
+        assert results(replies) == [("result", b"A", 0), ("result", b"B", 1),
+                                    ("result", b"C", 2)]
+        assert generator_closed(w) == ["sess-1"]
+        assert gauge(w, "athena_loader_sessions_active") == 0
+
+
+async def test_an_async_generator_keeps_frames_valid_after_later_ones_arrive(worker) -> None:
+    async with worker(GENERATOR) as w:
+        replies = await collect(w.session(frames(frame("a", 0, kept="1"), frame("bb", 1),
+                                                 frame("ccc", 2))))
+        assert results(replies) == [("result", b"a+bb+ccc", 2)]
+
+
+async def test_an_async_generator_that_raises_ends_with_10908_and_is_closed(worker) -> None:
+    async with worker(GENERATOR) as w:
+        _, code, message = await error_of(w.session(frames(
+            frame("a", 0, raise_on="b"), frame("b", 1), frame("c", 2))))
+        assert code == 10908 and "ValueError" in message
+        assert generator_closed(w) == ["sess-1"]
+
+
+async def test_a_cancelled_async_generator_session_is_closed_and_frees_its_slot(worker) -> None:
+    async with worker(GENERATOR, licence=1) as w:
+        call = w.session()
+        await call.write(frame("a", 0))
+        assert results([await call.read()]) == [("result", b"A", 0)]
+        call.cancel()
+        for _ in range(100):
+            if generator_closed(w) and w.sessions.in_use == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert generator_closed(w) == ["sess-1"] and w.sessions.in_use == 0
+        replies = await collect(w.session(frames(frame("z", 2))))
+        assert results(replies) == [("result", b"Z", 2)]
