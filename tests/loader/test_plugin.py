@@ -151,7 +151,7 @@ def test_a_wrapper_without_wrapper_init_loads_and_says_so(
     ("source", "message"),
     [
         ("def wrapperInit(config):\n    return 0\n",
-         "defines none of wrapperOnceExec, wrapperOnceExecAsync and wrapperCreate"),
+         "defines none of wrapperOnceExec, wrapperOnceExecAsync, wrapperCreate and wrapperStream"),
         ("import no_such_module_here\n",
          "raised ModuleNotFoundError: No module named 'no_such_module_here'"),
         ("class Wrapper:\n    def __init__(self):\n        raise RuntimeError('no GPU')\n",
