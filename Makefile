@@ -21,7 +21,7 @@ run: setup
 	$(PY) wrappers/music/fake_api.py --port 8299 --access-key demo-key --access-secret demo-secret & fake=$$!; \
 	trap 'kill $$fake' EXIT INT TERM; \
 	$(VENV)/bin/athena serve wrappers/echo/wrapper.py wrappers/digits/wrapper.py \
-	    wrappers/music/wrapper.py --workers $(WORKERS)
+	    wrappers/music/wrapper.py wrappers/asr/wrapper.py --workers $(WORKERS)
 
 # the tests scrape metrics with a real Prometheus server: install it when it is missing
 prometheus:
