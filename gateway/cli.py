@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from gateway.settings import GatewaySettings
+from gateway.stream_client import FRAME_BYTES, INTERVAL_MS
 from loader.config import with_default
 from loader.process import setup_logging, stop_event, tune_allocator
 from loader.settings import LoaderSettings
@@ -23,6 +24,26 @@ _EXAMPLES = """examples:
   athena serve wrappers/echo/wrapper.py --workers 2
   athena call http://127.0.0.1:8080/v1/private/echo --text hello
   athena call grpc://127.0.0.1:9090 --ability echo --text hello
+"""
+
+
+_CALL_EPILOG = """\
+inputs: NAME=VALUE, NAME=@FILE, or VALUE (named after its kind).
+
+--stream: the streamed input is the only input given, else the only --audio, --image or
+--video one; --text inputs beside it go whole in the first frame (with its status). The
+first frame carries the header and parameters (--param, --accept) with status 0, later
+frames status 1, the last status 2 (an input that fits in one frame goes as a single
+status-2 frame). Each result is printed as it arrives (the sid first); with --out-dir each
+result's outputs are saved as DIR/<name>.<N>.<encoding>, N counting results from 0. An
+error frame or status prints its AIGES code and message on stderr and exits 1, after the
+results that came before it.
+
+examples:
+  athena call http://127.0.0.1:8080/v1/private/echo --text hello --param mode=fast
+  athena call ws://127.0.0.1:8080/v1/private/asr --audio @hello.wav --stream
+  athena call grpc://127.0.0.1:9090 --ability asr --audio @hello.wav --stream \\
+      --frame-bytes 640 --interval-ms 20
 """
 
 
@@ -86,10 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     loader_arguments(worker)
 
     call = commands.add_parser(
-        "call", help="call an ability and print its outputs",
-        description="Call an ability once. TARGET is the ability's URL "
-                    "(http://host:8080/v1/private/echo) or grpc://host:9090.",
-        epilog="inputs: NAME=VALUE, NAME=@FILE, or VALUE (named after its kind)")
+        "call", help="call an ability (or stream to it) and print its outputs",
+        description="Call an ability once, or with --stream open a session and stream an input "
+                    "to it in frames. TARGET is the ability's URL "
+                    "(http://host:8080/v1/private/echo; ws:// is the same route) or "
+                    "grpc://host:9090.",
+        epilog=_CALL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     call.add_argument("target", metavar="TARGET")
     for kind in DATA_KEYS:
         call.add_argument(f"--{kind}", action="append", default=[], metavar="INPUT",
@@ -100,7 +123,19 @@ def _parser() -> argparse.ArgumentParser:
                       help="ask for this output (default: every output)")
     call.add_argument("--ability", help="with grpc://, which ability (service id)")
     call.add_argument("--out-dir", dest="out_dir", help="save outputs as files here")
-    call.add_argument("--timeout", type=float, default=60.0, help="seconds (default %(default)g)")
+    call.add_argument("--timeout", type=float, default=60.0,
+                      help="seconds for a call; with --stream, for the session to end after "
+                           "the last frame is sent (default %(default)g)")
+    call.add_argument("--stream", action="store_true",
+                      help="stream the input as a session (WebSocket for http:// and ws://, "
+                           "the gRPC Session for grpc://) and print each result as it arrives")
+    call.add_argument("--frame-bytes", type=int, default=FRAME_BYTES, dest="frame_bytes",
+                      metavar="N", help="with --stream, bytes per frame (default %(default)s: "
+                                        "40 ms of 16 kHz 16-bit mono audio)")
+    call.add_argument("--interval-ms", type=float, default=INTERVAL_MS, dest="interval_ms",
+                      metavar="MS", help="with --stream, pause between frames; 0 sends each "
+                                         "as soon as the server takes the last (default "
+                                         "%(default)g: real time for the default frames)")
 
     new = commands.add_parser(
         "new", help="write a runnable wrapper folder NAME/ to start a new ability from",
@@ -179,6 +214,23 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _call(args: argparse.Namespace) -> int:
+    from gateway.client import accept_pairs, call, param_pairs, parse_input
+
+    inputs = [parse_input(kind, spec) for kind in DATA_KEYS for spec in getattr(args, kind)]
+    if not args.stream:
+        return call(args.target, inputs, args.param, args.accept, args.ability, args.out_dir,
+                    args.timeout)
+    from gateway.stream_client import Pacing, stream
+
+    if not inputs:
+        raise SystemExit("athena call: give the input to stream (--text, --image, --audio, "
+                         "--video)")
+    return stream(args.target, inputs, param_pairs(args.param), accept_pairs(args.accept),
+                  args.ability, args.out_dir, args.timeout,
+                  Pacing(args.frame_bytes, args.interval_ms / 1000))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "new":
@@ -188,11 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_from_args(args)
     if args.command == "call":
-        from gateway.client import call, parse_input
-
-        inputs = [parse_input(kind, spec) for kind in DATA_KEYS for spec in getattr(args, kind)]
-        return call(args.target, inputs, args.param, args.accept, args.ability, args.out_dir,
-                    args.timeout)
+        return _call(args)
     if args.command == "serve" and (problem := _check_port_base(args)):
         print(f"athena serve: {problem}", file=sys.stderr)
         return 2

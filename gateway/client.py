@@ -15,13 +15,15 @@ from urllib.parse import urlsplit
 from gateway.translate import infer_type
 from loader.v1.wire import ABILITY_METADATA, CALL_METHOD, DATA_KEYS, TYPE_NAMES
 
-__all__ = ["Input", "call", "parse_input"]
+__all__ = ["Input", "Output", "accept_pairs", "call", "grpc_accept", "grpc_error_line",
+           "json_outputs", "param_pairs",
+           "parse_input", "show_outputs"]
 
 
 # (name, kind, data, attributes) per output
-_Output: TypeAlias = tuple[str, str, bytes, dict[str, str]]
+Output: TypeAlias = tuple[str, str, bytes, dict[str, str]]
 # (sid, outputs) on success, or the error line to print
-_Result: TypeAlias = "tuple[str, list[_Output]] | str"
+_Result: TypeAlias = "tuple[str, list[Output]] | str"
 
 
 @dataclass(frozen=True)
@@ -45,17 +47,19 @@ def parse_input(kind: str, spec: str) -> Input:
     return Input(name, kind, data, attrs)
 
 
-def _pairs(specs: Sequence[str], what: str) -> dict[str, str]:
+def param_pairs(specs: Sequence[str]) -> dict[str, str]:
+    """--param KEY=VALUE options as a dict."""
     pairs = {}
     for spec in specs:
         key, sep, value = spec.partition("=")
         if not sep:
-            raise SystemExit(f"athena call: {what} {spec!r} must look like KEY=VALUE")
+            raise SystemExit(f"athena call: --param {spec!r} must look like KEY=VALUE")
         pairs[key] = value
     return pairs
 
 
-def _accepts(specs: Sequence[str]) -> dict[str, dict[str, str]]:
+def accept_pairs(specs: Sequence[str]) -> dict[str, dict[str, str]]:
+    """--accept NAME[:ENCODING] options as AIGES accept objects by name."""
     accepts = {}
     for spec in specs:
         name, _, encoding = spec.partition(":")
@@ -70,10 +74,12 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
-def _show(outputs: list[_Output], out_dir: Path | None) -> None:
+def show_outputs(outputs: Sequence[Output], out_dir: Path | None, index: int | None = None
+                 ) -> None:
     """Text as text; text that is not UTF-8 as `name: base64:<base64>` (never replacement
     characters: the bytes stay recoverable); other kinds by size. With out_dir, every output
-    is written there as it arrived."""
+    is written there as it arrived, to `<name>.<suffix>`, or `<name>.<index>.<suffix>` when
+    results are numbered (a stream's)."""
     for name, kind, data, attrs in outputs:
         text = _utf8(data) if kind == "text" else None
         if out_dir is not None:
@@ -81,7 +87,8 @@ def _show(outputs: list[_Output], out_dir: Path | None) -> None:
             # the HTTP gateway marks non-UTF-8 text "base64": that names the transport, not
             # the bytes, which are saved decoded
             suffix = "bin" if kind == "text" and text is None else attrs.get("encoding", "bin")
-            target = out_dir / f"{name}.{suffix}"
+            numbered = name if index is None else f"{name}.{index}"
+            target = out_dir / f"{numbered}.{suffix}"
             target.write_bytes(data)
             print(f"{name} ({kind}, {len(data)} bytes) -> {target}")
         elif text is not None:
@@ -114,14 +121,19 @@ def _call_http(url: str, inputs: Sequence[Input], params: dict[str, str],
         return _failed(error.code, error.read())
     except urllib.error.URLError as error:
         raise SystemExit(f"athena call: cannot reach {url}: {error.reason}") from None
+    return str(reply["header"].get("sid", "")), json_outputs(reply.get("payload") or {})
+
+
+def json_outputs(payload: dict[str, Any]) -> list[Output]:
+    """The outputs of an AIGES JSON reply's payload, data decoded."""
     outputs = []
-    for name, item in reply.get("payload", {}).items():
+    for name, item in payload.items():
         kind = next((k for k in DATA_KEYS if k in item), "text")
         raw = item[kind]
         text_raw = kind == "text" and item.get("encoding") != "base64"
         data = raw.encode("utf-8") if text_raw else base64.b64decode(raw)
         outputs.append((name, kind, data, {k: str(v) for k, v in item.items() if k != kind}))
-    return str(reply["header"].get("sid", "")), outputs
+    return outputs
 
 
 def _failed(status: int, body: bytes) -> _Result:
@@ -138,13 +150,12 @@ def _call_grpc(target: str, ability: str | None, inputs: Sequence[Input],
     import grpc
 
     from loader.v1 import loader_pb2
-    from loader.v1.status import aiges_code_from
 
     request = loader_pb2.CallRequest(
         params=params,
         inputs=[loader_pb2.Data(key=i.name, type=DATA_KEYS[i.kind], status=3,  # type: ignore[arg-type]
                                 desc=i.attrs, data=i.data) for i in inputs],
-        accepts=[_grpc_accept(loader_pb2, name, attrs) for name, attrs in accepts.items()],
+        accepts=[grpc_accept(name, attrs) for name, attrs in accepts.items()],
     )
     metadata = [(ABILITY_METADATA, ability)] if ability else None
     with grpc.insecure_channel(target) as channel:
@@ -154,17 +165,29 @@ def _call_grpc(target: str, ability: str | None, inputs: Sequence[Input],
         try:
             reply = stub(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as error:
-            code = aiges_code_from(error.trailing_metadata())  # type: ignore[attr-defined]
-            return f"error {code}: {error.details()} (gRPC {error.code().name})"  # type: ignore[attr-defined]
+            return grpc_error_line(error)
     return reply.sid, [(o.key, TYPE_NAMES.get(o.type, "text"), o.data, dict(o.desc))
                        for o in reply.outputs]
 
 
-def _grpc_accept(pb: Any, name: str, attrs: dict[str, str]) -> Any:
-    accept = pb.Accept(key=name, attrs=attrs)
+def grpc_error_line(error: Any) -> str:
+    """What to print for a gRPC call that failed: its AIGES code (when it carries one), its
+    message and its gRPC status."""
+    from loader.v1.status import aiges_code_from
+
+    code = aiges_code_from(error.trailing_metadata())
+    prefix = "error" if code is None else f"error {code}"
+    return f"{prefix}: {error.details()} (gRPC {error.code().name})"
+
+
+def grpc_accept(name: str, attrs: dict[str, str]) -> Any:
+    """An accept object as a loader.v1 Accept (its type inferred from the attributes)."""
+    from loader.v1 import loader_pb2
+
+    accept = loader_pb2.Accept(key=name, attrs=attrs)
     data_type = infer_type(attrs)
     if data_type is not None:
-        accept.type = data_type
+        accept.type = data_type  # type: ignore[assignment]  # an int of the enum
     return accept
 
 
@@ -173,16 +196,18 @@ def call(target: str, inputs: Sequence[Input], params: Sequence[str], accepts: S
     """Print the outputs (0), or the AIGES error (1)."""
     if not inputs:
         raise SystemExit("athena call: give at least one input (--text, --image, --audio, --video)")
-    pairs, wanted = _pairs(params, "--param"), _accepts(accepts)
+    pairs, wanted = param_pairs(params), accept_pairs(accepts)
     if target.startswith("grpc://"):
         result = _call_grpc(target.removeprefix("grpc://"), ability, inputs, pairs, wanted,
                             timeout)
     else:
-        result = _call_http(target, inputs, pairs, wanted, timeout)
+        # a WebSocket URL names the same route: a one-shot call POSTs to it
+        url = "http" + target.removeprefix("ws") if target.startswith("ws") else target
+        result = _call_http(url, inputs, pairs, wanted, timeout)
     if isinstance(result, str):
         print(result, file=sys.stderr)
         return 1
     sid, outputs = result
     print(f"sid: {sid}")
-    _show(outputs, Path(out_dir) if out_dir else None)
+    show_outputs(outputs, Path(out_dir) if out_dir else None)
     return 0
