@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.matrix import Cell
+from bench.sessions import SessionCell
 
-__all__ = ["COMPARED", "machine", "markdown", "summary"]
+__all__ = ["COMPARED", "machine", "markdown", "session_markdown", "session_ratios",
+           "session_summary", "session_verdict", "summary"]
 
 # ours -> the peers each of our targets is held against, same protocol
 COMPARED = {
@@ -147,3 +149,71 @@ def machine() -> dict[str, Any]:
     memory = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
     return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(int(memory) / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version()}
+
+
+# ------------------------------------------------------------------ the session benchmark
+
+SESSION_OURS, SESSION_RAW = "athena WS", "raw WS"
+SESSION_TARGET = 0.85
+
+
+def session_summary(cell: SessionCell) -> dict[str, Any]:
+    return {
+        "target": cell.target, "sessions": cell.sessions,
+        "fps": cell.frames / cell.seconds if cell.seconds else 0.0,
+        "fps_by_round": [round(r, 1) for r in cell.fps_by_round],
+        "p50_ms": _percentile(cell.latencies_us, 0.50),
+        "p99_ms": _percentile(cell.latencies_us, 0.99),
+        "cpu_ms_per_frame": 1000 * cell.cpu_s / cell.frames if cell.frames else float("nan"),
+        "frames": cell.frames, "sessions_completed": cell.completed, "failed": cell.errors,
+    }
+
+
+def session_ratios(rows: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ours / the raw stack in frames per second, at each number of sessions."""
+    found = []
+    for (target, n), row in rows.items():
+        other = rows.get((SESSION_RAW, n))
+        if target == SESSION_OURS and other and other["fps"]:
+            found.append({"ours": target, "peer": SESSION_RAW, "sessions": n,
+                          "ratio": row["fps"] / other["fps"]})
+    return found
+
+
+def session_verdict(found: list[dict[str, Any]]) -> tuple[str, bool | None, str]:
+    name = (f"sessions: ours WebSocket / the raw stack (aiohttp WS -> grpc.aio bidi echo): "
+            f">= {SESSION_TARGET} at every N")
+    if not found:
+        return name, None, "not measured"
+    worst = min(found, key=lambda r: r["ratio"])
+    return (name, all(r["ratio"] >= SESSION_TARGET for r in found),
+            f"lowest {worst['ratio']:.2f}x at N={worst['sessions']}")
+
+
+def session_markdown(rows: dict[tuple[str, int], dict[str, Any]],
+                     found: list[dict[str, Any]], frame_bytes: int,
+                     frames_per_session: int) -> str:
+    """Ours and the raw stack side by side, one line per number of concurrent sessions."""
+    ratio = {r["sessions"]: r["ratio"] for r in found}
+    lines = [
+        f"#### Sessions: WebSocket, {frame_bytes} B audio frames (20 ms), one in flight per "
+        f"session, {frames_per_session} frames a session", "",
+        "| N sessions | **ours** frames/s | p50 ms | p99 ms | CPU ms/frame "
+        "| raw frames/s | p50 ms | p99 ms | CPU ms/frame | ours / raw |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n in sorted({n for _, n in rows}):
+        line = [str(n)]
+        for target in (SESSION_OURS, SESSION_RAW):
+            row = rows.get((target, n))
+            line += ([_fmt(row["fps"]), _fmt(row["p50_ms"], 2), _fmt(row["p99_ms"], 2),
+                      _fmt(row["cpu_ms_per_frame"], 3)] if row else ["–"] * 4)
+        line.append(f"**{ratio[n]:.2f}**" if n in ratio else "–")
+        lines.append("| " + " | ".join(line) + " |")
+    failed = sum(row["failed"] for row in rows.values())
+    if failed:
+        lines += ["", f"{failed} sessions failed (see the run's log)."]
+    name, met, figures = session_verdict(found)
+    mark = {True: "met", False: "**not met**", None: "not measured"}[met]
+    lines += ["", f"Target ours / raw >= {SESSION_TARGET} at every N: {mark} ({figures}).", ""]
+    return "\n".join(lines)
