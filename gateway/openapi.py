@@ -154,6 +154,16 @@ def _response(declared: JSON | None) -> JSON:
                            "payload": payload}}
 
 
+# with `Accept: text/event-stream` (gateway/events.py)
+_EVENTS: JSON = {"schema": {
+    "type": "string",
+    "description": "Server-sent events: each result as `event: result` (with an `id`) whose "
+                   "data is one success body, as it comes (a stream ability's last has "
+                   "header.status 2; a once-only ability sends one); a failure after the "
+                   "first event is one `event: error` whose data is an Error body. Payload "
+                   "statuses 0 and 1 are refused (10001): the body is the whole input."}}
+
+
 def path_item(ability: loader_pb2.Ability) -> JSON:
     """The path item of `POST <ability.route>`."""
     declared = read_schema(ability.schema_json)
@@ -167,7 +177,8 @@ def path_item(ability: loader_pb2.Ability) -> JSON:
                    "The wrapper declares no schema: any input names, any params.")
     responses: JSON = {"200": {
         "description": "Success: header.code 0 and the outputs",
-        "content": {"application/json": {"schema": _response(declared)}}}}
+        "content": {"application/json": {"schema": _response(declared)},
+                    "text/event-stream": _EVENTS}}}
     responses.update({str(status): {"$ref": f"{_ERRORS}{status}"}
                       for status, _, _ in ERROR_TABLE})
     return {"post": {

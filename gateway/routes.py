@@ -1,4 +1,5 @@
-"""HTTP routes: AIGES JSON one-shot calls, WebSocket sessions, health, readiness and metrics."""
+"""HTTP routes: AIGES JSON one-shot calls, server-sent events, WebSocket sessions, health,
+readiness and metrics."""
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ from gateway.errors import (
     TooLarge,
     from_worker,
 )
+from gateway.events import one_event, serve_events, serves_sessions, wants_events, whole_as
 from gateway.metrics import GatewayMetrics
 from gateway.sessions import is_websocket, serve_session
 from gateway.settings import GatewaySettings
@@ -151,11 +153,16 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
             headers={"Allow": "POST"},
         )
     request[SID] = sid
+    events = wants_events(request)  # text/event-stream: see gateway/events.py for the rules
     body = await _read_json(request)
     # the payloads' base64 is decoded straight into the CallRequest bytes (the decode is
     # the only pass over them)
-    call = to_call(body, ability.service_id, sid, settings.header_pass)
+    call = to_call(body, ability.service_id, sid, settings.header_pass,
+                   whole_as=whole_as(ability) if events else None)
     del body  # the request text is not needed while the worker runs
+    if events and serves_sessions(ability):
+        return await serve_events(request, call, ability.service_id, sid, settings, upstreams,
+                                  request.app[METRICS])
     try:
         reply = await upstreams.call(ability.service_id, call.request, settings.timeout_s)
     except grpc.aio.AioRpcError as error:
@@ -165,6 +172,8 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     text = to_json(reply, call.accepts)
     del reply
     request.app[METRICS].payload_bytes.labels("out").inc(len(text))
+    if events:
+        return await one_event(request, text)
     return await _answer(request, text)
 
 

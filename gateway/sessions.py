@@ -1,4 +1,5 @@
-"""WebSocket sessions: AIGES JSON frames in, one worker's Session stream, result frames out.
+"""Stream sessions at the gateway: the pump any transport drives one worker's Session stream
+with, and WebSocket sessions on it (server-sent events, gateway/events.py, use it too).
 
 Every client text frame is an AIGES request (the first opens the session with its `header` /
 `parameter`; later ones usually carry `payload` only). Each becomes a CallRequest on the
@@ -28,7 +29,7 @@ from gateway.upstream import Upstreams
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
 
-__all__ = ["end_reason", "is_websocket", "serve_session"]
+__all__ = ["Pump", "end_reason", "is_websocket", "serve_session"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,48 @@ _FINAL = frozenset({2, 3})  # payload statuses after which the client sends noth
 def is_websocket(request: web.Request) -> bool:
     return (request.method == "GET"
             and request.headers.get("Upgrade", "").lower() == "websocket")
+
+
+class Pump:
+    """One worker's Session stream, for any client transport: frames written and results read,
+    each counted; a worker's failure raised as the GatewayError its client hears."""
+
+    def __init__(self, call: grpc.aio.StreamStreamCall, service_id: str, retry_after_s: int,
+                 metrics: GatewayMetrics, meter: SessionMeter) -> None:
+        self._call = call
+        self._service_id = service_id
+        self._retry_after_s = retry_after_s
+        self._metrics = metrics
+        self._meter = meter
+
+    async def write(self, request: bytes) -> None:
+        self._metrics.payload_bytes.labels("in").inc(len(request))
+        self._meter.frame_in()
+        try:
+            await self._call.write(request)
+        except grpc.aio.AioRpcError as error:
+            raise self._worker_error(error) from None
+
+    async def done_writing(self) -> None:
+        """Half-close: the worker has every frame (a no-op once the stream has ended)."""
+        await self._call.done_writing()
+
+    async def next_result(self) -> bytes | None:
+        """The worker's next result (CallResponse wire bytes), or None once it ended the
+        stream after its final one."""
+        try:
+            reply = await self._call.read()
+        except grpc.aio.AioRpcError as error:
+            raise self._worker_error(error) from None
+        if reply is grpc.aio.EOF:
+            return None
+        self._meter.frame_out()
+        return reply  # bytes: the stream is raw, nothing was parsed
+
+    def _worker_error(self, error: grpc.aio.AioRpcError) -> GatewayError:
+        if error.code() is grpc.StatusCode.UNAVAILABLE:
+            return WorkerLost(f"the worker of {self._service_id!r} went away during the session")
+        return from_worker(error, self._retry_after_s)
 
 
 class _ClientGone(Exception):
@@ -107,12 +150,14 @@ class _Session:
         body = await self._next_frame()
         opening = to_call(body, self._service_id, self._sid, self._settings.header_pass)
         async with upstreams.session(self._service_id) as call:
-            await self._write(call, opening.request)
+            pump = Pump(call, self._service_id, self._settings.retry_after_s, self._metrics,
+                        self._meter)
+            await pump.write(opening.request)
             final = _is_final(body)
             if final:
-                await call.done_writing()
-            feed = asyncio.create_task(self._feed(call, final))
-            drain = asyncio.create_task(self._drain(call, opening.accepts))
+                await pump.done_writing()
+            feed = asyncio.create_task(self._feed(pump, final))
+            drain = asyncio.create_task(self._drain(pump, opening.accepts))
             try:
                 done, _ = await asyncio.wait({feed, drain}, return_when=asyncio.FIRST_COMPLETED)
                 # the worker ended the stream (results sent, or its error), or the client's
@@ -126,15 +171,15 @@ class _Session:
         if not self._ws.closed:
             await self._ws.close()  # 1000: the final result went out
 
-    async def _feed(self, call: grpc.aio.StreamStreamCall, final: bool) -> None:
+    async def _feed(self, pump: Pump, final: bool) -> None:
         """Client frames to the worker until the final one; then only watch for the close."""
         while not final:
             body = await self._next_frame()
             # later frames carry payload only: no parameter means no params and no accepts
             frame = to_call(body, self._service_id, "", self._settings.header_pass)
-            await self._write(call, frame.request)
+            await pump.write(frame.request)
             final = _is_final(body)
-        await call.done_writing()
+        await pump.done_writing()
         while True:
             message = await self._ws.receive()
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
@@ -142,32 +187,15 @@ class _Session:
                 raise _ClientGone
             log.debug("session %s: a frame after the final one is ignored", self._sid)
 
-    async def _drain(self, call: grpc.aio.StreamStreamCall, accepts: list[Accept]) -> None:
-        try:
-            async for reply in call:
-                # the header's status is the outputs' own (2 on the final), not a call's 3
-                text = to_json(reply, accepts, status=None)
-                self._metrics.payload_bytes.labels("out").inc(len(text))
-                self._meter.frame_out()
-                try:
-                    await self._ws.send_frame(text, WSMsgType.TEXT)
-                except ConnectionError:
-                    raise _ClientGone from None
-        except grpc.aio.AioRpcError as error:
-            raise self._worker_error(error) from None
-
-    async def _write(self, call: grpc.aio.StreamStreamCall, request: bytes) -> None:
-        self._metrics.payload_bytes.labels("in").inc(len(request))
-        self._meter.frame_in()
-        try:
-            await call.write(request)
-        except grpc.aio.AioRpcError as error:
-            raise self._worker_error(error) from None
-
-    def _worker_error(self, error: grpc.aio.AioRpcError) -> GatewayError:
-        if error.code() is grpc.StatusCode.UNAVAILABLE:
-            return WorkerLost(f"the worker of {self._service_id!r} went away during the session")
-        return from_worker(error, self._settings.retry_after_s)
+    async def _drain(self, pump: Pump, accepts: list[Accept]) -> None:
+        while (reply := await pump.next_result()) is not None:
+            # the header's status is the outputs' own (2 on the final), not a call's 3
+            text = to_json(reply, accepts, status=None)
+            self._metrics.payload_bytes.labels("out").inc(len(text))
+            try:
+                await self._ws.send_frame(text, WSMsgType.TEXT)
+            except ConnectionError:
+                raise _ClientGone from None
 
     async def _next_frame(self) -> Any:
         timeout = self._settings.ws_read_timeout_s

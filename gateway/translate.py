@@ -16,12 +16,15 @@ from aiges_embed import Payload
 from athena_codec import Base64Error, Base64Span, encode_call, parse_response, render_json
 
 from gateway.errors import BadRequest
+from loader.v1 import loader_pb2
 from loader.v1.codes import Code
 from loader.v1.wire import DATA_KEYS, DATA_ONCE, TYPE_NAMES
 
-__all__ = ["Accept", "Call", "infer_type", "to_call", "to_json"]
+__all__ = ["DATA_END", "Accept", "Call", "infer_type", "to_call", "to_json"]
 
 _INT32 = range(-(2**31), 2**31)
+DATA_END: int = loader_pb2.DATA_STATUS_END
+_LAST = (DATA_END, DATA_ONCE)  # the statuses after which no more input follows
 
 # (key, data type or None when unknown, attributes) of one output the client asked for
 Accept = tuple[str, int | None, dict[str, str]]
@@ -67,9 +70,15 @@ def _object(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
-def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str]) -> Call:
+def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str], *,
+            whole_as: int | None = None) -> Call:
     """The CallRequest for one AIGES JSON request body (already parsed from JSON, by
-    parse_request or json.loads)."""
+    parse_request or json.loads).
+
+    `whole_as` is for a body that is the whole input at once (a server-sent events request):
+    every payload item's status becomes it (DATA_END for a session, whose wrappers know
+    0/1/2 only, DATA_ONCE for a once call), whether the item says 2, 3 or nothing; an item
+    that says 0 or 1 (more to come) is refused with 10001, as there is no more to come."""
     if not isinstance(body, Mapping):
         raise BadRequest(f"the request body must be a JSON object, not {type(body).__name__}")
     header = _object(body, "header")
@@ -96,7 +105,7 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str]) ->
     inputs: list[_Input] = []
     for name, item in payload.items():
         try:
-            inputs.append(_input(name, item))
+            inputs.append(_input(name, item, whole_as))
         except BadRequest:
             _raise_if_not_base64(inputs)  # an earlier item's bad base64 is the first error
             raise
@@ -134,7 +143,7 @@ def _not_base64(name: str, kind: str) -> BadRequest:
     return BadRequest(f"payload {name!r}: {kind} is not valid base64", Code.REQUEST_CONVERSION)
 
 
-def _input(name: str, item: Any) -> _Input:
+def _input(name: str, item: Any, whole_as: int | None) -> _Input:
     if not isinstance(item, Mapping):
         raise BadRequest(f"payload {name!r} must be a JSON object", Code.REQUEST_CONVERSION)
     carried = [key for key in DATA_KEYS if key in item]
@@ -159,7 +168,7 @@ def _input(name: str, item: Any) -> _Input:
         raise BadRequest(f"payload {name!r}: {kind} must be a base64 string",
                          Code.REQUEST_CONVERSION)
     try:
-        status = _status(name, item)
+        status = _status(name, item) if whole_as is None else _whole(name, item, whole_as)
     except BadRequest:
         _raise_if_not_base64([(name, DATA_KEYS[kind], 0, {}, data)])
         raise
@@ -182,6 +191,17 @@ def _status(name: str, item: Mapping[str, Any]) -> int:
             return number
     raise BadRequest(f"payload {name!r}: status {status!r} is not 0, 1, 2 or 3",
                      Code.REQUEST_CONVERSION)
+
+
+def _whole(name: str, item: Mapping[str, Any], whole_as: int) -> int:
+    """The status of an item of a body that is the whole input: `whole_as` (see to_call)."""
+    status = _status(name, item)
+    if status not in _LAST:
+        raise BadRequest(
+            f"payload {name!r}: status {status} does not end the input, but this request is "
+            "the whole input: give its items status 2 or 3 (or none); 0 and 1 (more to "
+            "come) are for frames of a WebSocket session", Code.REQUEST_CONVERSION)
+    return whole_as
 
 
 def to_json(response: bytes, accepts: Sequence[Accept], status: int | None = DATA_ONCE

@@ -88,6 +88,34 @@ def test_the_first_problem_in_item_order_is_the_one_reported(payload: dict[str, 
         to_call(parsed({"payload": payload}), "s", "sid", ())
 
 
+@pytest.mark.parametrize("whole_as", [2, 3])
+def test_a_whole_input_sends_every_last_item_with_the_status_given(whole_as: int) -> None:
+    payload = {"a": {"text": b64("x"), "status": 2}, "b": {"text": b64("y"), "status": 3},
+               "c": {"text": b64("z")}}
+    for form in ({"payload": payload}, parsed({"payload": payload})):
+        call = sent(to_call(form, "s", "sid", (), whole_as=whole_as))
+        assert [(d.key, d.status) for d in call.inputs] == [("a", whole_as), ("b", whole_as),
+                                                            ("c", whole_as)]
+
+
+@pytest.mark.parametrize("status", [0, 1, 7, "1"])
+def test_a_whole_input_refuses_items_whose_status_is_not_last_with_10001(status: object
+                                                                         ) -> None:
+    payload = {"a": {"text": b64("x")}, "b": {"text": b64("y"), "status": status}}
+    with pytest.raises(BadRequest, match=f"^payload 'b': status {status} does not end") as caught:
+        to_call(parsed({"payload": payload}), "s", "sid", (), whole_as=2)
+    assert caught.value.code == 10001
+    # without whole_as they pass, as a JSON POST's statuses always have
+    (_, item) = sent(to_call(parsed({"payload": payload}), "s", "sid", ())).inputs
+    assert item.status == int(str(status))
+
+
+def test_a_whole_input_still_reports_bad_base64_first() -> None:
+    payload = {"a": {"text": "***", "status": 0}}
+    with pytest.raises(BadRequest, match="^payload 'a': text is not valid base64"):
+        to_call(parsed({"payload": payload}), "s", "sid", (), whole_as=2)
+
+
 def test_an_escaped_slash_in_base64_is_a_slash() -> None:
     escaped = b64(b"\xff\xff\xfe").replace("/", "\\/")
     body = ('{"payload": {"a": {"image": "' + escaped + '"}}}').encode()
