@@ -57,6 +57,9 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     try:
         await stop.wait()
     finally:
+        # sessions end now, each with its error frame / event / status (10503): waiting for
+        # them could take up to [ws] sessionTimeout
+        upstreams.lifetimes.end_all()
         await health.enter_graceful_shutdown()
         await edge.stop(5.0)
         await runner.cleanup()

@@ -20,13 +20,12 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from gateway.errors import DeadlineExceeded, GatewayError, GatewayFault, NotFound, WorkerLost
+from gateway.errors import GatewayError, GatewayFault, NotFound, WorkerLost
 from gateway.metrics import GatewayMetrics, SessionMeter
 from gateway.sessions import end_reason
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
 from loader.v1 import loader_pb2
-from loader.v1.codes import Code
 from loader.v1.wire import ABILITY_METADATA, SERVICE, message_options
 
 __all__ = ["start_edge"]
@@ -134,15 +133,10 @@ class _Edge:
                                context: grpc.aio.ServicerContext, meter: SessionMeter) -> None:
         """Relay the session, and say how it ended (meter.reason); failures go on as
         exceptions for `session` to turn into the client's status."""
-        limit = self._settings.ws_session_timeout_s
         try:
-            async with asyncio.timeout(limit):
+            async with self._upstreams.lifetimes.bound():
                 await self._relay(service_id, requests, context, meter)
             meter.reason = "completed"
-        except TimeoutError:
-            meter.reason = "timeout"
-            raise DeadlineExceeded(f"the session exceeded [ws] sessionTimeout ({limit:g} s)",
-                                   Code.SESSION_TIMEOUT) from None
         except asyncio.CancelledError:
             remaining = context.time_remaining()
             meter.reason = "timeout" if remaining is not None and remaining <= 0 else "client_gone"

@@ -10,6 +10,7 @@
     ├── GatewayFault             500   INTERNAL             10500  a bug here, never the wrapper's
     ├── WorkerLost               502   UNAVAILABLE          10109  the worker died holding the call
     ├── NoWorker                 503   UNAVAILABLE          10503
+    ├── ShuttingDown             503   UNAVAILABLE          10503  sessions ended by shutdown
     └── DeadlineExceeded         504   DEADLINE_EXCEEDED    10102
 
 The HTTP routes and the public gRPC edge read these attributes; nothing else maps. A worker's
@@ -25,7 +26,8 @@ from loader.v1.status import aiges_code_from, to_rpc_status
 
 __all__ = [
     "AbilityFailed", "AllBusy", "BadRequest", "DeadlineExceeded", "GatewayError", "GatewayFault",
-    "MethodNotAllowed", "NoWorker", "NotFound", "TooLarge", "WorkerLost", "from_worker",
+    "MethodNotAllowed", "NoWorker", "NotFound", "ShuttingDown", "TooLarge", "WorkerLost",
+    "from_worker",
 ]
 
 
@@ -99,6 +101,10 @@ class NoWorker(GatewayError):
     http_status = 503
     grpc_status = grpc.StatusCode.UNAVAILABLE
     default_code = Code.NO_WORKER
+
+
+class ShuttingDown(NoWorker):
+    """The gateway is stopping: the sessions it still holds are ended with this."""
 
 
 class DeadlineExceeded(GatewayError):

@@ -186,20 +186,15 @@ async def serve_events(request: web.Request, call: Call, service_id: str, sid: s
 
 async def _relay(stream: EventStream, call: Call, service_id: str, settings: GatewaySettings,
                  upstreams: Upstreams, metrics: GatewayMetrics, meter: SessionMeter) -> None:
-    timeout = settings.ws_session_timeout_s
-    try:
-        async with asyncio.timeout(timeout), upstreams.session(service_id) as rpc:
-            pump = Pump(rpc, service_id, settings.retry_after_s, metrics, meter)
-            await pump.write(call.request)
-            await pump.done_writing()
-            while (reply := await _next_within(pump, settings.timeout_s)) is not None:
-                # the header's status is the outputs' own (2 on the final), as on a WebSocket
-                text = to_json(reply, call.accepts, status=None)
-                metrics.payload_bytes.labels("out").inc(len(text))
-                await stream.send(text)
-    except TimeoutError:
-        raise DeadlineExceeded(f"the session exceeded [ws] sessionTimeout ({timeout:g} s)",
-                               Code.SESSION_TIMEOUT) from None
+    async with upstreams.lifetimes.bound(), upstreams.session(service_id) as rpc:
+        pump = Pump(rpc, service_id, settings.retry_after_s, metrics, meter)
+        await pump.write(call.request)
+        await pump.done_writing()
+        while (reply := await _next_within(pump, settings.timeout_s)) is not None:
+            # the header's status is the outputs' own (2 on the final), as on a WebSocket
+            text = to_json(reply, call.accepts, status=None)
+            metrics.payload_bytes.labels("out").inc(len(text))
+            await stream.send(text)
 
 
 async def _next_within(pump: Pump, wait_s: float) -> bytes | None:

@@ -21,7 +21,15 @@ from typing import Any
 import grpc
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from gateway.errors import BadRequest, DeadlineExceeded, GatewayError, WorkerLost, from_worker
+from gateway.errors import (
+    BadRequest,
+    DeadlineExceeded,
+    GatewayError,
+    ShuttingDown,
+    TooLarge,
+    WorkerLost,
+    from_worker,
+)
 from gateway.metrics import EndReason, GatewayMetrics, SessionMeter
 from gateway.settings import GatewaySettings
 from gateway.translate import Accept, to_call, to_json
@@ -90,20 +98,14 @@ class _ClientGone(Exception):
 async def serve_session(request: web.Request, ability: loader_pb2.Ability, sid: str,
                         settings: GatewaySettings, upstreams: Upstreams,
                         metrics: GatewayMetrics) -> web.WebSocketResponse:
-    # a frame over the body limit is refused by aiohttp itself: it closes with 1009
-    ws = web.WebSocketResponse(max_msg_size=settings.max_body_bytes)
+    ws = _SessionSocket(sid, max_msg_size=settings.max_body_bytes)
     await ws.prepare(request)
     with metrics.session(ability.service_id, "websocket") as meter:
         try:
-            async with asyncio.timeout(settings.ws_session_timeout_s):
+            async with upstreams.lifetimes.bound():
                 await _Session(ws, ability.service_id, sid, settings, metrics, meter).run(
                     upstreams)
             meter.reason = "completed"
-        except TimeoutError:
-            meter.reason = "timeout"
-            await _fail(ws, sid, DeadlineExceeded(
-                f"the session exceeded [ws] sessionTimeout ({settings.ws_session_timeout_s:g} s)",
-                Code.SESSION_TIMEOUT))
         except GatewayError as error:
             meter.reason = end_reason(error)
             await _fail(ws, sid, error)
@@ -116,10 +118,34 @@ async def serve_session(request: web.Request, ability: loader_pb2.Ability, sid: 
     return ws
 
 
+class _SessionSocket(web.WebSocketResponse):
+    """aiohttp refuses a frame over max_msg_size by closing at once with 1009, before the
+    handler hears of it: this socket sends the AIGES error frame (10413, naming the limit)
+    just before that close, so the client learns what happened as for any other failure."""
+
+    def __init__(self, sid: str, *, max_msg_size: int) -> None:
+        super().__init__(max_msg_size=max_msg_size)
+        self._sid = sid
+        self._limit = max_msg_size
+
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"",
+                    drain: bool = True) -> bool:
+        if code == WSCloseCode.MESSAGE_TOO_BIG and not self.closed:
+            too_large = TooLarge(f"a frame is over the {self._limit}-byte limit "
+                                 "([gateway] max_body_mb): send the input in smaller frames")
+            header = {"code": int(too_large.code), "message": too_large.message,
+                      "sid": self._sid}
+            with contextlib.suppress(ConnectionError):
+                await self.send_str(json.dumps({"header": header}))
+        return await super().close(code=code, message=message, drain=drain)
+
+
 def end_reason(error: GatewayError) -> EndReason:
     """How a session that failed with `error` ended, for athena_gateway_session_ends."""
     if isinstance(error, WorkerLost):
         return "worker_lost"
+    if isinstance(error, ShuttingDown):
+        return "shutdown"
     if error.code == Code.SESSION_TIMEOUT:
         return "timeout"
     return "error"
@@ -129,7 +155,8 @@ async def _fail(ws: web.WebSocketResponse, sid: str, error: GatewayError) -> Non
     if ws.closed:
         return
     header = {"code": int(error.code), "message": error.message, "sid": sid}
-    close = (WSCloseCode.POLICY_VIOLATION if error.http_status < 500
+    close = (WSCloseCode.GOING_AWAY if isinstance(error, ShuttingDown)
+             else WSCloseCode.POLICY_VIOLATION if error.http_status < 500
              else WSCloseCode.INTERNAL_ERROR)
     with contextlib.suppress(ConnectionError):
         await ws.send_str(json.dumps({"header": header}))

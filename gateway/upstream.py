@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.errors import AllBusy, GatewayError, NoWorker, WorkerLost
 from gateway.identity import claims_of
+from gateway.lifetimes import SessionLifetimes
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from loader.v1 import loader_pb2
@@ -99,6 +100,8 @@ class Upstreams:
         self._by_route: dict[str, loader_pb2.Ability] = {}
         self._pools: dict[str, list[Endpoint]] = {}  # the endpoints serving each ability
         self.conflicts: list[str] = []  # claims refused (gateway.identity), for people
+        # the sessions open on these workers, whichever transport opened them
+        self.lifetimes = SessionLifetimes(settings.ws_session_timeout_s)
 
     async def start(self) -> None:
         await self._probe_all()
