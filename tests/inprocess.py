@@ -2,6 +2,7 @@
 the real gateway app served by aiohttp on port 0 in front of them, all on the test's loop."""
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -26,8 +27,8 @@ from loader.v1 import loader_pb2
 from loader.v1.wire import CALL_METHOD, DESCRIBE_METHOD, SESSION_METHOD, message_options
 
 __all__ = [
-    "Gateway", "Worker", "closed_port", "running_gateway", "running_worker", "text_request",
-    "wrapper_calls",
+    "Gateway", "Worker", "closed_port", "eventually", "running_gateway", "running_worker",
+    "text_request", "wrapper_calls",
 ]
 
 
@@ -147,3 +148,13 @@ def wrapper_calls(worker: Worker, code: str = "0") -> int:
     value = worker.metrics.registry.get_sample_value(
         "athena_loader_wrapper_calls_total", {"op": "once", "code": code})
     return int(value or 0)
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
+    """Whether `condition` holds within `within` seconds (polled; the loop keeps running)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from gateway.edge import start_edge
 from loader.v1 import loader_pb2
 from loader.v1.status import aiges_code_from
 from loader.v1.wire import SESSION_METHOD
-from tests.inprocess import Gateway, Worker, running_gateway, running_worker
+from tests.inprocess import Gateway, Worker, eventually, running_gateway, running_worker
 from tests.support import ABILITIES, ATHENA, ROOT, Stack, serve, stop, wait_for_file
 
 
@@ -141,15 +141,6 @@ def frame(text: str, status: int) -> loader_pb2.CallRequest:
 
 def sessions_active(worker: Worker) -> float:
     return worker.metrics.registry.get_sample_value("athena_loader_sessions_active") or 0.0
-
-
-async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def test_session_frames_0_1_2_come_back_in_order_ending_with_status_2(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from aiges_embed import Response, ResponseData, SessionCreateResponse
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
-from tests.inprocess import Gateway, Worker, running_gateway, running_worker
+from tests.inprocess import Gateway, Worker, eventually, running_gateway, running_worker
 from tests.support import ABILITIES, ROOT
 
 TOKENS = f"{__name__}:Tokens"
@@ -139,15 +139,6 @@ def sessions_active(worker: Worker) -> float:
 def seen(worker: Worker, op: str) -> list[tuple[Any, ...]]:
     assert worker.plugin is not None
     return [call for call in worker.plugin.target.seen if call[0] == op]
-
-
-async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def test_a_session_ability_sends_each_result_as_an_event_the_last_with_status_2() -> None:

@@ -2,17 +2,16 @@
 stream_echo test ability, with aiohttp's WebSocket client."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType
 
-from tests.inprocess import Gateway, Worker, running_gateway, running_worker
+from tests.inprocess import Gateway, Worker, eventually, running_gateway, running_worker
 from tests.support import ABILITIES
 
 ECHO_STREAM = str(ABILITIES / "stream_echo" / "wrapper.py")
@@ -55,15 +54,6 @@ def ended(gateway: Gateway, reason: str, transport: str = "websocket") -> float:
     value = gateway.metrics.registry.get_sample_value("athena_gateway_session_ends_total", {
         "ability": "stream_echo", "transport": transport, "reason": reason})
     return value or 0.0
-
-
-async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def test_frames_0_1_2_come_back_in_order_the_last_with_status_2_then_a_clean_close(
