@@ -13,8 +13,12 @@ Each session decodes with a decoder of its own, so sessions run concurrently. A 
 about 0.3 s to build (pocketsphinx cannot share one loaded model between decoders), so
 finished sessions hand theirs back to a pool that ``wrapperInit`` fills with
 ``[wrapper] decoders`` (default 2) ready ones; a session opened while the pool is empty
-builds one. Every session starts from the model's initial cepstral mean, so what a session
-recognizes never depends on which sessions used its decoder before.
+builds one. Every session starts with its decoder's feature extraction rebuilt from the
+config (``Decoder.reinit_feat``, about 0.1 ms: the front end and the live cepstral mean
+normalization as a new decoder has them), so what a session recognizes never depends on which
+sessions used its decoder before. Restoring the mean alone (``set_cmn`` of the initial value) is
+not enough: the live CMN's running window keeps the weight of the audio it saw, so a reused
+decoder recognized the same audio differently from a new one.
 """
 
 from __future__ import annotations
@@ -91,7 +95,6 @@ class Wrapper:
 
     def __init__(self) -> None:
         self._config: Config | None = None
-        self._initial_cmn = ""
         self._pool: list[Decoder] = []
         self._pool_max = 8
         self._sessions: dict[str, _Session] = {}
@@ -106,7 +109,6 @@ class Wrapper:
             return ERR_BAD_CONFIG
         self._config = Config(logfn="/dev/null")  # the bundled en-us model; quiet C logging
         self._pool = [Decoder(self._config) for _ in range(ready)] or [Decoder(self._config)]
-        self._initial_cmn = self._pool[0].get_cmn()
         log.info("asr ready: %d decoders pooled (at most %d)", len(self._pool), self._pool_max)
         return 0
 
@@ -129,7 +131,7 @@ class Wrapper:
             decoder = self._pool.pop() if self._pool else None
         if decoder is None:  # more sessions open than pooled decoders: build one (~0.3 s)
             decoder = Decoder(self._config)
-        decoder.set_cmn(self._initial_cmn)
+        decoder.reinit_feat()  # the front end as new: nothing carries over from earlier use
         decoder.start_utt()
         handle = f"asr-{next(self._handles)}"
         with self._lock:
