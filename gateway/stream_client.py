@@ -8,7 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from gateway.client import Input, Output, grpc_accept, grpc_error_line, json_outputs, show_outputs
 from loader.v1.wire import ABILITY_METADATA, DATA_KEYS, SESSION_METHOD, TYPE_NAMES
 
-__all__ = ["FRAME_BYTES", "INTERVAL_MS", "Pacing", "split_streamed", "stream"]
+__all__ = ["FRAME_BYTES", "INTERVAL_MS", "Pacing", "split_streamed", "stream", "without_wav_header"]
 
 FRAME_BYTES = 1280  # 40 ms of 16 kHz 16-bit mono PCM
 INTERVAL_MS = 40.0  # real time for such frames
@@ -46,6 +46,32 @@ def split_streamed(inputs: Sequence[Input]) -> tuple[Input, list[Input]]:
                          "--audio/--image/--video beside --text inputs (those go in the first "
                          "frame)")
     return media[0], [i for i in inputs if i is not media[0]]
+
+
+def without_wav_header(item: Input) -> Input:
+    """A WAV file's PCM samples alone, its format in the item's attributes: the header is not
+    audio (sent as samples it shifts every frame and costs a recognizer words). Anything else,
+    or a WAV whose data chunk cannot be found, is streamed as it is."""
+    data = item.data
+    if item.kind != "audio" or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return item
+    fmt: dict[str, str] = {}
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        body = offset + 8
+        if chunk == b"fmt " and size >= 16:
+            fmt = {"channels": str(int.from_bytes(data[body + 2:body + 4], "little")),
+                   "sample_rate": str(int.from_bytes(data[body + 4:body + 8], "little")),
+                   "bit_depth": str(int.from_bytes(data[body + 14:body + 16], "little"))}
+        elif chunk == b"data":
+            # copy: the samples out of the file's bytes (once, in the client, not per frame)
+            samples = data[body:body + size]
+            print(f"athena call: streaming the WAV's {len(samples)} bytes of samples, not its "
+                  "header", file=sys.stderr)
+            return replace(item, data=samples, attrs={**item.attrs, "encoding": "raw", **fmt})
+        offset = body + size + (size & 1)  # chunks are padded to even sizes
+    return item
 
 
 def _frames(data: bytes, size: int) -> list[_Frame]:
@@ -212,6 +238,7 @@ def stream(target: str, inputs: Sequence[Input], params: dict[str, str],
         raise SystemExit("athena call: --frame-bytes must be positive, --interval-ms not "
                          "negative")
     streamed, extra = split_streamed(inputs)
+    streamed = without_wav_header(streamed)
     printer = _Printer(Path(out_dir) if out_dir else None)
     if target.startswith("grpc://"):
         session = _over_grpc(target.removeprefix("grpc://"), ability, streamed, extra, params,

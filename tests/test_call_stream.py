@@ -111,3 +111,23 @@ def test_stream_refuses_two_inputs_it_could_stream(tmp_path: Path) -> None:
     printed = run("grpc://127.0.0.1:1", "--audio", "a", "--audio", "b", "--stream")
     assert printed.returncode == 1
     assert "one input is streamed" in printed.stderr
+
+
+def test_a_wav_file_streams_its_samples_not_its_header(tmp_path: Path) -> None:
+    import wave
+
+    from gateway.client import parse_input
+    from gateway.stream_client import without_wav_header
+
+    path = tmp_path / "tone.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(bytes(range(200)))
+    item = without_wav_header(parse_input("audio", f"@{path}"))
+    assert bytes(item.data) == bytes(range(200))
+    assert item.attrs == {"encoding": "raw", "channels": "1", "sample_rate": "16000",
+                          "bit_depth": "16"}
+    raw = parse_input("audio", "not-a-wav")
+    assert without_wav_header(raw) is raw
