@@ -88,7 +88,7 @@ def assemble(settings: LoaderSettings) -> Worker:
         plugin, licence, settings.inline_under_ms, metrics, threads)
     has_sessions = plugin.streams is not None or plugin.stream_generator is not None
     sessions = None if not has_sessions else SessionEngine(
-        plugin, licence, metrics, threads)
+        plugin, licence, settings.inline_under_ms, metrics, threads)
     servicer = LoaderServicer(plugin, settings, metrics, engine, sessions)
     server = grpc.aio.server(options=message_options(settings.max_message_bytes))
     server.add_generic_rpc_handlers((servicer.handler(),))

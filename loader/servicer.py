@@ -135,14 +135,18 @@ class LoaderServicer:
             self._metrics.wrapper_calls.labels("once", str(code)).inc()
 
     def _parse(self, raw: bytes) -> tuple[Any, dict[str, str], str]:
-        try:
-            request = aiges_embed.parse_call(raw, copy_text=self._settings.text_as_bytes)
-        except aiges_embed.DecodeError as e:
-            raise InvalidRequest(f"request is not a valid loader.v1.CallRequest: {e}") from None
+        request = self._decode(raw)
         # one sid names the call: the gateway's, else one the client put in params, else ours
         params = request.params  # built by parse_call for this call alone: no need to copy
         sid = params["sid"] = request.sid or params.get("sid") or uuid.uuid4().hex
         return request, params, sid
+
+    def _decode(self, raw: bytes) -> Any:
+        """The parsed request alone: a session's later frames need only its data."""
+        try:
+            return aiges_embed.parse_call(raw, copy_text=self._settings.text_as_bytes)
+        except aiges_embed.DecodeError as e:
+            raise InvalidRequest(f"request is not a valid loader.v1.CallRequest: {e}") from None
 
     async def session(self, requests: AsyncIterator[bytes],
                       context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
@@ -178,15 +182,14 @@ class LoaderServicer:
             raise InvalidRequest("the first frame opens the session: its data has status 0 "
                                  "(first) or 2 (first and last), not 1 (continue)",
                                  Code.REQUEST_JSON)
-        accepts = request.accepts
+        accepts, error_text = request.accepts, self._plugin.error_text
         session = await self._sessions.open(params, sid, request.usr_tag, request.pers_id)
         feeder = asyncio.create_task(self._feed(session, request.data, requests))
         reason = "error"
         try:
             while (response := await session.next()) is not None:
                 try:
-                    outputs = checked_outputs(response, accepts, self._plugin.error_text,
-                                              "wrapperRead")
+                    outputs = checked_outputs(response, accepts, error_text, "wrapperRead")
                     wire = aiges_embed.serialize_response(sid, outputs)
                 except (TypeError, ValueError) as e:
                     raise InvalidOutput(f"wrapper output cannot be sent: {e}") from None
@@ -207,11 +210,12 @@ class LoaderServicer:
         try:
             if first.list:
                 await session.write(first)
+            bytes_in, decode, write = self._bytes_in, self._decode, session.write
             async for raw in requests:
-                self._bytes_in.inc(len(raw))
-                request, _, _ = self._parse(raw)
-                if request.data.list:
-                    await session.write(request.data)
+                bytes_in.inc(len(raw))
+                data = decode(raw).data
+                if data.list:
+                    await write(data)
             session.half_closed()
         except AigesError as error:
             session.fail(error)

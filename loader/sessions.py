@@ -2,19 +2,25 @@
 
 Beside the once engine and, like it, free of any transport: the servicer feeds frames in and
 reads results out. Each session holds one licence slot from open until wrapperDestroy returns.
-Wrapper calls run on the wrapper threads, one at a time per session, frames in arrival order.
+Wrapper calls run one at a time per session, frames in arrival order: wrapperWrite and
+wrapperRead inline on the event loop once they prove short (the once engine's Placement rule,
+one Placement per engine), else on the wrapper threads; wrapperCreate and wrapperDestroy always
+on a thread. An inline call runs to its end before anything else on the loop, so only a call
+of the session still running on a thread (it holds the session's turn) makes the next wait.
 
 Results reach the session two ways, both always on: a pull wrapper (one with wrapperRead) is
-read after each write and then polled at a backoff interval until the session ends; a push
-wrapper calls `aiges_embed.callback(resp, tag)` from any thread with the usr_tag given at open,
-the sid, or the handle, and the result hops to the event loop. An empty Response is a
-placeholder and is dropped, so a push wrapper whose wrapperRead returns placeholders works too.
+read after each write and, whenever no read came for a backoff interval, polled until the
+session ends; a push wrapper calls `aiges_embed.callback(resp, tag)` from any thread with the
+usr_tag given at open, the sid, or the handle, and the result hops to the event loop. An empty
+Response is a placeholder and is dropped, so a push wrapper whose wrapperRead returns
+placeholders works too.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -25,6 +31,7 @@ from loader.callbacks import Route, install_hook
 from loader.errors import AigesError, CallTimeout, WrapperFailed
 from loader.licence import Licence
 from loader.metrics import LoaderMetrics
+from loader.placement import Placement
 from loader.plugin import Plugin
 from loader.streams import StreamCalls
 from loader.threads import WrapperThreads
@@ -47,8 +54,8 @@ class SessionClosed(AigesError):
 
 
 class SessionEngine:
-    def __init__(self, plugin: Plugin, licence: Licence, metrics: LoaderMetrics,
-                 threads: WrapperThreads) -> None:
+    def __init__(self, plugin: Plugin, licence: Licence, inline_under_ms: float,
+                 metrics: LoaderMetrics, threads: WrapperThreads) -> None:
         if plugin.streams is None and plugin.stream_generator is None:
             raise ValueError(f"{plugin.name} has no wrapperCreate")
         self.calls = plugin.streams
@@ -59,6 +66,10 @@ class SessionEngine:
         self.licence = licence  # shared with the once engine
         self.stopping = False  # set by the worker's drain: sessions cut now end as "shutdown"
         self.started: dict[asyncio.Future[Any], float] = {}  # wrapper calls running now
+        self.inline_started: float | None = None  # a write or read running inline on the loop
+        self.placement = Placement(inline_under_ms / 1000)  # fed by writes and reads alone
+        self.frames_in = metrics.session_frames.labels("in")
+        self.frames_out = metrics.session_frames.labels("out")
         self.open_sessions: set[Session] = set()
         install_hook()
 
@@ -69,14 +80,39 @@ class SessionEngine:
     def longest_running_s(self) -> float:
         """How long the oldest session wrapper call still running has been at it (0 when idle)."""
         starts = list(self.started.values())
+        if self.inline_started is not None:
+            starts.append(self.inline_started)
         return perf_counter() - min(starts) if starts else 0.0
 
     def run(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
         """`call` on a wrapper thread, its start time kept for the stuck-call watchdog."""
         future = self.threads.run(call)
         self.started[future] = perf_counter()
-        future.add_done_callback(lambda done: self.started.pop(done, None))
+        future.add_done_callback(self._finished)
         return future
+
+    def _finished(self, future: asyncio.Future[Any]) -> None:
+        self.started.pop(future, None)
+
+    def timed(self, method: Callable[..., Any], *args: Any) -> Any:
+        """A write or read on a wrapper thread, timed there for the placement: waiting for a
+        thread under load is not the wrapper's time."""
+        started = perf_counter()
+        try:
+            return method(*args)
+        finally:
+            self.placement.record(perf_counter() - started)
+
+    def inline(self, method: Callable[..., Any], *args: Any) -> Any:
+        """A write or read on the loop, its start kept for the watchdog (a thread, so even a
+        call that hangs here is caught). What it raises is the adapter's WrapperFailed, as on
+        a thread."""
+        started = self.inline_started = perf_counter()
+        try:
+            return method(*args)
+        finally:
+            self.inline_started = None
+            self.placement.record(perf_counter() - started)
 
     async def open(self, params: dict[str, str], sid: str, usr_tag: str, pers_id: int) -> Session:
         """A session whose wrapperCreate returned. Raises Overloaded at the licence and the
@@ -129,12 +165,15 @@ class Session:
         self._engine = engine
         self._calls = engine.calls
         self._loop = asyncio.get_running_loop()
-        self._results: asyncio.Queue[Any] = asyncio.Queue()
+        # results, then _END or the error that ended the session; one reader (the servicer)
+        self._results: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None  # the reader waiting for a result
         self._turn = asyncio.Lock()  # one wrapper call at a time for this session
         self._busy: asyncio.Future[Any] | None = None  # the wrapper call running now
         self._ended = False  # no more results are delivered
         self._closing: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._reads = 0  # wrapperReads so far: a poll right after a write's read is skipped
         self._timer: asyncio.TimerHandle | None = None  # armed once the client half-closed
         self._opened = perf_counter()
         # the names a push wrapper may call back with
@@ -146,10 +185,11 @@ class Session:
 
     async def write(self, data: aiges_embed.DataListCls) -> None:
         """wrapperWrite one frame, then (pull wrappers) read what it produced."""
-        assert self._calls is not None
-        await self._wrapper(functools.partial(self._calls.write, self.handle, data, self.sid))
-        self._engine.metrics.session_frames.labels("in").inc()
-        if self._calls.has_read:
+        calls = self._calls
+        assert calls is not None
+        await self._wrapper(calls.write, self.handle, data, self.sid)
+        self._engine.frames_in.inc()
+        if calls.has_read:
             await self._read()
             if self._poller is None and not self._ended:
                 self._poller = asyncio.create_task(self._poll())
@@ -157,20 +197,29 @@ class Session:
     async def next(self) -> Any:
         """The next Response with outputs, or None once the session has ended normally.
         Raises the error that ended it."""
-        item = await self._results.get()
+        while not self._results:
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._results[0]
         if item is _END:
-            self._results.put_nowait(_END)  # every later call sees the end too
-            return None
+            return None  # left queued: every later call sees the end too
         if isinstance(item, BaseException):
-            self._results.put_nowait(item)
             raise item
-        return item
+        return self._results.popleft()
+
+    def _put(self, item: Any) -> None:
+        self._results.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def fail(self, error: AigesError) -> None:
         """End the session with `error` (after the results already delivered)."""
         if not self._ended:
             self._ended = True
-            self._results.put_nowait(error)
+            self._put(error)
 
     def half_closed(self) -> None:
         """The client sends no more frames: each result must now come within
@@ -218,25 +267,34 @@ class Session:
         assert self._calls is not None
         await self._engine.run(functools.partial(self._calls.destroy, self.handle))
 
-    async def _wrapper(self, call: Callable[[], Any]) -> Any:
+    async def _wrapper(self, method: Callable[..., Any], *args: Any) -> Any:
+        """One write or read of this session, after any of its calls still on a thread."""
+        engine = self._engine
+        if engine.placement.inline() and not self._turn.locked():
+            if self._closing is not None:
+                raise SessionClosed(f"session {self.sid} has ended")
+            return engine.inline(method, *args)  # nothing of this session can interleave
         async with self._turn:
             if self._closing is not None:
                 raise SessionClosed(f"session {self.sid} has ended")
-            self._busy = self._engine.run(call)
+            self._busy = engine.run(functools.partial(engine.timed, method, *args))
             # shielded: a cancelled caller leaves the call running; _destroy waits for it
             return await asyncio.shield(self._busy)
 
     async def _read(self) -> bool:
         """One wrapperRead; whether it produced anything."""
         assert self._calls is not None
-        response = await self._wrapper(functools.partial(self._calls.read, self.handle, self.sid))
-        return self.deliver(response)
+        self._reads += 1
+        return self.deliver(await self._wrapper(self._calls.read, self.handle, self.sid))
 
     async def _poll(self) -> None:
         interval = POLL_MIN_S
         try:
             while not self._ended:
+                reads = self._reads
                 await asyncio.sleep(interval)
+                if self._reads != reads:
+                    continue  # a write's read came meanwhile: no need to ask again yet
                 produced = await self._read()
                 interval = POLL_MIN_S if produced else min(interval * 2, POLL_MAX_S)
         except SessionClosed:
@@ -257,13 +315,13 @@ class Session:
         outputs = list(getattr(response, "list", None) or ())
         if not outputs:
             return False  # a placeholder: nothing yet
-        self._results.put_nowait(response)
+        self._put(response)
         if self._timer is not None:
             self._arm()
-        self._engine.metrics.session_frames.labels("out").inc()
+        self._engine.frames_out.inc()
         if any(int(getattr(out, "status", 0) or 0) in _FINAL for out in outputs):
             self._ended = True
-            self._results.put_nowait(_END)
+            self._put(_END)
         return True
 
 
@@ -287,7 +345,7 @@ class GeneratedSession(Session):
         if self._closing is not None or self._task.done():
             raise SessionClosed(f"session {self.sid} has ended")
         await self._frames.put(data)
-        self._engine.metrics.session_frames.labels("in").inc()
+        self._engine.frames_in.inc()
 
     def half_closed(self) -> None:
         super().half_closed()
@@ -305,7 +363,7 @@ class GeneratedSession(Session):
                     break
             if not self.ended:  # it returned without a final result: the session is complete
                 self._ended = True
-                self._results.put_nowait(_END)
+                self._put(_END)
         except Exception as e:
             log.error("wrapperStream raised", exc_info=e)
             self.fail(WrapperFailed(f"wrapperStream raised {type(e).__name__}: {e}",

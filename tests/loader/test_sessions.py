@@ -3,6 +3,7 @@ behind it, with pull (wrapperRead) and push (callback) wrappers."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -262,3 +263,132 @@ async def test_a_cancelled_async_generator_session_is_closed_and_frees_its_slot(
         assert generator_closed(w) == ["sess-1"] and w.sessions.in_use == 0
         replies = await collect(w.session(frames(frame("z", 2))))
         assert results(replies) == [("result", b"Z", 2)]
+
+
+THREADED = '''
+import threading
+import time
+
+from aiges_embed import Response, ResponseData, callback
+
+
+class Wrapper:
+    """Echoes each frame upper-cased, noting the thread each write and read ran on; push=1
+    answers through callback() from inside wrapperWrite, raise_on=<text> raises there."""
+    serviceId = "threaded"
+
+    def __init__(self):
+        self.calls = []  # (method, thread name)
+        self.pending = {}
+        self.params = {}
+        self.watched = []  # the watchdog's view from inside each write
+        self.watch = None  # set by the test: the session engine's longest_running_s
+
+    def wrapperInit(self, config):
+        return 0
+
+    def wrapperCreate(self, params, sid):
+        self.pending[sid], self.params[sid] = [], params
+        return sid
+
+    def wrapperWrite(self, handle, reqData, sid):
+        self.calls.append(("write", threading.current_thread().name))
+        frame = reqData.list[0]
+        data = bytes(frame.data)
+        if self.params[handle].get("raise_on") == data.decode():
+            raise KeyError(f"refused {data!r}")
+        if self.watch is not None:
+            time.sleep(0.001)
+            self.watched.append(self.watch())
+        out = ResponseData(key="result", status=frame.status)
+        out.setData(data.upper())
+        if self.params[handle].get("push"):
+            callback(Response([out]), sid)
+        else:
+            self.pending[handle].append(out)
+        return 0
+
+    def wrapperRead(self, handle, sid):
+        self.calls.append(("read", threading.current_thread().name))
+        outputs, self.pending[handle] = self.pending[handle], []
+        return Response(outputs) if outputs else None
+
+    def wrapperDestroy(self, handle):
+        self.calls.append(("destroy", threading.current_thread().name))
+        return 0
+'''
+
+MANY = 48  # frames: the first 32 or fewer (64 calls, placement.STREAK) prove the calls short
+
+
+def threaded(tmp_path: Any) -> str:
+    wrapper = tmp_path / "threaded" / "wrapper.py"
+    wrapper.parent.mkdir()
+    wrapper.write_text(THREADED)
+    return str(wrapper)
+
+
+def many_frames(**params: str) -> list[loader_pb2.CallRequest]:
+    texts = [f"f{i}" for i in range(MANY)]
+    return [frame(texts[0], 0, **params), *(frame(t, 1) for t in texts[1:-1]),
+            frame(texts[-1], 2)]
+
+
+def on_the_loop(calls: list[tuple[str, str]], method: str) -> list[bool]:
+    loop_thread = threading.current_thread().name  # the in-process worker serves on this loop
+    return [name == loop_thread for what, name in calls if what == method]
+
+
+async def test_proven_short_session_writes_and_reads_run_inline_on_the_loop(
+        worker, tmp_path) -> None:
+    async with worker(threaded(tmp_path), inline_under_ms=1000.0) as w:
+        w.plugin.target.watch = w.sessions.longest_running_s
+        replies = await collect(w.session(frames(*many_frames())))
+        target = w.plugin.target
+        assert gauge(w, "athena_loader_session_frames_total", {"direction": "in"}) == MANY
+    assert results(replies) == [("result", f"F{i}".encode(), 0 if i == 0 else 2 if i == MANY - 1
+                                 else 1) for i in range(MANY)]
+    writes, reads = on_the_loop(target.calls, "write"), on_the_loop(target.calls, "read")
+    # on threads until 64 short calls in a row (polls' reads count too), inline from then on
+    assert not any(writes[:16]) and all(writes[-8:]) and all(reads[-8:])
+    assert on_the_loop(target.calls, "destroy") == [False]  # destroy stays on a thread
+    assert all(seconds > 0 for seconds in target.watched)  # the watchdog saw inline calls too
+
+
+async def test_with_inline_under_ms_0_every_session_call_runs_on_a_wrapper_thread(
+        worker, tmp_path) -> None:
+    async with worker(threaded(tmp_path), inline_under_ms=0.0) as w:
+        replies = await collect(w.session(frames(*many_frames())))
+        target = w.plugin.target
+    assert len(results(replies)) == MANY
+    assert not any(on_the_loop(target.calls, "write") + on_the_loop(target.calls, "read"))
+
+
+async def test_a_write_raising_inline_ends_with_10907_and_destroy_runs_once(
+        worker, tmp_path) -> None:
+    async with worker(threaded(tmp_path), inline_under_ms=1000.0) as w:
+        call = w.session(frames(*many_frames(raise_on=f"f{MANY - 8}")))
+        replies = []
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for reply in call:
+                replies.append(reply)
+        await asyncio.sleep(0.05)  # the handler's cleanup after the status went out
+        target = w.plugin.target
+        assert gauge(w, "athena_loader_session_ends_total", {"reason": "error"}) == 1
+        assert w.sessions.in_use == 0
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert aiges_code_from(caught.value.trailing_metadata()) == 10907
+    assert "KeyError" in (caught.value.details() or "")
+    assert len(results(replies)) == MANY - 8
+    assert on_the_loop(target.calls, "write")[-1]  # the raising write ran inline
+    assert [what for what, _ in target.calls].count("destroy") == 1
+    assert target.calls[-1][0] == "destroy"
+
+
+async def test_a_push_wrapper_calling_back_from_an_inline_write_still_answers(
+        worker, tmp_path) -> None:
+    async with worker(threaded(tmp_path), inline_under_ms=1000.0) as w:
+        replies = await collect(w.session(frames(*many_frames(push="1"))))
+        target = w.plugin.target
+    assert [data for _, data, _ in results(replies)] == [f"F{i}".encode() for i in range(MANY)]
+    assert all(on_the_loop(target.calls, "write")[-8:])
