@@ -9,8 +9,9 @@ on a thread. An inline call runs to its end before anything else on the loop, so
 of the session still running on a thread (it holds the session's turn) makes the next wait.
 
 Results reach the session two ways, both always on: a pull wrapper (one with wrapperRead) is
-read after each write and, whenever no read came for a backoff interval, polled until the
-session ends; a push wrapper calls `aiges_embed.callback(resp, tag)` from any thread with the
+read after each write and polled by a timer every read re-arms (so while frames come faster
+than the poll interval no poll runs), the interval growing from 5 to 50 ms while polls find
+nothing; a push wrapper calls `aiges_embed.callback(resp, tag)` from any thread with the
 usr_tag given at open, the sid, or the handle, and the result hops to the event loop. An empty
 Response is a placeholder and is dropped, so a push wrapper whose wrapperRead returns
 placeholders works too.
@@ -172,8 +173,11 @@ class Session:
         self._busy: asyncio.Future[Any] | None = None  # the wrapper call running now
         self._ended = False  # no more results are delivered
         self._closing: asyncio.Task[None] | None = None
-        self._poller: asyncio.Task[None] | None = None
-        self._reads = 0  # wrapperReads so far: a poll right after a write's read is skipped
+        # polling wrapperRead: a timer re-armed by every read, so while frames come faster
+        # than the interval no poll runs at all (each write is followed by its own read)
+        self._poll_timer: asyncio.TimerHandle | None = None
+        self._poll_interval = POLL_MIN_S
+        self._polling: asyncio.Task[None] | None = None  # a poll's read running now
         self._timer: asyncio.TimerHandle | None = None  # armed once the client half-closed
         self._opened = perf_counter()
         # the names a push wrapper may call back with
@@ -191,8 +195,6 @@ class Session:
         self._engine.frames_in.inc()
         if calls.has_read:
             await self._read()
-            if self._poller is None and not self._ended:
-                self._poller = asyncio.create_task(self._poll())
 
     async def next(self) -> Any:
         """The next Response with outputs, or None once the session has ended normally.
@@ -245,8 +247,10 @@ class Session:
     async def _destroy(self, reason: str) -> None:
         engine = self._engine
         self._ended = True
-        if self._poller is not None:
-            self._poller.cancel()
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+        if self._polling is not None:
+            self._polling.cancel()
         if self._timer is not None:
             self._timer.cancel()
         self._route.close()
@@ -281,26 +285,38 @@ class Session:
             # shielded: a cancelled caller leaves the call running; _destroy waits for it
             return await asyncio.shield(self._busy)
 
-    async def _read(self) -> bool:
-        """One wrapperRead; whether it produced anything."""
+    async def _read(self, polled: bool = False) -> bool:
+        """One wrapperRead (after a write, or `polled` by the timer); whether it produced
+        anything. The poll interval starts at POLL_MIN_S, doubles after each empty poll up to
+        POLL_MAX_S and starts again after a poll that produced something."""
         assert self._calls is not None
-        self._reads += 1
-        return self.deliver(await self._wrapper(self._calls.read, self.handle, self.sid))
+        produced = self.deliver(await self._wrapper(self._calls.read, self.handle, self.sid))
+        if polled:
+            self._poll_interval = (POLL_MIN_S if produced
+                                   else min(self._poll_interval * 2, POLL_MAX_S))
+        self._schedule_poll()
+        return produced
+
+    def _schedule_poll(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+        self._poll_timer = (None if self._ended else
+                            self._loop.call_later(self._poll_interval, self._poll_due))
+
+    def _poll_due(self) -> None:
+        self._poll_timer = None
+        if not self._ended and self._polling is None:
+            self._polling = asyncio.create_task(self._poll())
 
     async def _poll(self) -> None:
-        interval = POLL_MIN_S
         try:
-            while not self._ended:
-                reads = self._reads
-                await asyncio.sleep(interval)
-                if self._reads != reads:
-                    continue  # a write's read came meanwhile: no need to ask again yet
-                produced = await self._read()
-                interval = POLL_MIN_S if produced else min(interval * 2, POLL_MAX_S)
+            await self._read(polled=True)
         except SessionClosed:
             pass
         except AigesError as error:
             self.fail(error)
+        finally:
+            self._polling = None
 
     def deliver(self, response: Any) -> bool:
         """Queue one wrapper result (on the loop thread); whether it carried outputs."""
