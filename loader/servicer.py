@@ -18,7 +18,8 @@ from loader.errors import AigesError, InvalidOutput, InvalidRequest
 from loader.metrics import LoaderMetrics
 from loader.outputs import checked_outputs
 from loader.plugin import Plugin
-from loader.sessions import Session, SessionEngine
+from loader.session import Session
+from loader.sessions import SessionEngine
 from loader.settings import LoaderSettings
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
