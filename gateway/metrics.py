@@ -53,6 +53,19 @@ class GatewayMetrics:
             "athena_gateway_endpoints", "Workers known per ability, by health",
             ["ability", "state"], registry=r,
         )
+        self.dns_resolutions = Counter(
+            "athena_gateway_dns_resolutions", "Resolutions of worker DNS names, by target "
+            "(NAME:PORT) and result (ok, failed: the last known addresses are kept)",
+            ["target", "result"], registry=r,
+        )
+        self.endpoints_added = Counter(
+            "athena_gateway_endpoints_added", "Worker addresses added to the worker set (at "
+            "start or when a name resolves to a new one), by target", ["target"], registry=r,
+        )
+        self.endpoints_removed = Counter(
+            "athena_gateway_endpoints_removed", "Worker addresses removed from the worker set "
+            "(no longer in their name's answer), by target", ["target"], registry=r,
+        )
         self.payload_bytes = Counter(
             "athena_gateway_payload_bytes", "Request body bytes in and response bytes out",
             ["direction"], registry=r,
@@ -78,7 +91,8 @@ class GatewayMetrics:
         for metric in (self.http_requests, self.http_duration, self.http_in_flight,
                        self.grpc_requests, self.grpc_duration, self.upstream_requests,
                        self.upstream_duration, self.payload_bytes, self.sessions,
-                       self.session_duration, self.session_ends, self.session_frames):
+                       self.session_duration, self.session_ends, self.session_frames,
+                       self.dns_resolutions, self.endpoints_added, self.endpoints_removed):
             remember_children(metric)
 
     def session(self, ability: str, transport: str) -> SessionMeter:

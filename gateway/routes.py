@@ -18,6 +18,7 @@ from gateway.errors import (
     GatewayError,
     GatewayFault,
     MethodNotAllowed,
+    NoWorker,
     NotFound,
     TooLarge,
     from_worker,
@@ -139,6 +140,12 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     ability = request.get(ABILITY)  # looked up once, by the middleware
     if ability is None:
+        gone = upstreams.known_route(request.path)
+        if gone is not None:  # served before: its pool is empty now, not the route unknown
+            raise NoWorker(
+                f"ability {gone.service_id!r} at {gone.route} has no worker serving it now "
+                f"(its workers went away); retry after {settings.retry_after_s} s",
+                headers={"Retry-After": str(settings.retry_after_s)})
         known = ", ".join(sorted(a.route for a in upstreams.abilities())) or "none yet"
         raise NotFound(f"no ability at {request.path}; abilities served: {known}")
     sid = f"atn{uuid.uuid4().hex}"

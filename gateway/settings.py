@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.discovery import parse_target
 from loader.config import Layers, port_number, positive_int, read_toml, setting
 
 __all__ = ["GatewaySettings"]
@@ -18,11 +19,33 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 
+def _targets(value: Any) -> tuple[str, ...]:
+    """Worker targets, each checked now (IP:PORT or NAME:PORT) so a typo fails at start."""
+    names = _names(value)
+    for name in names:
+        parse_target(name)
+    return names
+
+
+def _dns_server(value: Any) -> str:
+    text = str(value).strip()
+    if text and not parse_target(text).static:
+        raise ValueError("give the DNS server as IP:PORT")
+    return text
+
+
+def _positive_seconds(value: Any) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise ValueError("must be a positive number of seconds")
+    return seconds
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """A `setting()` field's default is its one copy: load() and --help read it from here."""
 
-    workers: tuple[str, ...] = setting((), "gateway.workers", _names)
+    workers: tuple[str, ...] = setting((), "gateway.workers", _targets)
     host: str = setting("127.0.0.1", "gateway.host", str)
     port: int = setting(8080, "gateway.port", port_number)
     grpc_port: int = setting(9090, "gateway.grpc_port", port_number)
@@ -31,6 +54,8 @@ class GatewaySettings:
     timeout_s: float = setting(30.0, "gateway.timeout_s", float)
     header_pass: tuple[str, ...] = setting(("app_id", "uid"), "aiges.headerPass", _names)
     health_interval_s: float = setting(1.0, "gateway.health_interval_s", float)
+    resolve_interval_s: float = setting(5.0, "gateway.resolve_interval_s", _positive_seconds)
+    dns_server: str = setting("", "gateway.dns_server", _dns_server)
     retry_after_s: int = setting(1, "gateway.retry_after_s", positive_int)
     ws_read_timeout_s: float = setting(15.0, "ws.readTimeout", float)
     ws_session_timeout_s: float = setting(180.0, "ws.sessionTimeout", float)

@@ -1,4 +1,10 @@
-"""The worker set: channels, health, least-outstanding choice, retries on another worker."""
+"""The worker set: channels, health, least-outstanding choice, retries on another worker.
+
+Its addresses come from gateway.discovery and follow it: an address that appears gets an
+endpoint (its own channel), probed at once, joining its ability's pool when healthy; one that
+goes takes no new call at once and its channel closes once its calls and sessions end.
+Abilities seen since start are remembered (`known_route`): a route whose last worker went
+answers 503 naming the ability rather than 404, until the gateway restarts."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +18,7 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.discovery import Discovery, Resolver
 from gateway.errors import AllBusy, GatewayError, NoWorker, WorkerLost
 from gateway.identity import claims_of
 from gateway.lifetimes import SessionLifetimes
@@ -52,6 +59,7 @@ class Endpoint:
     ability: loader_pb2.Ability | None = None
     healthy: bool = False
     outstanding: int = 0
+    target: str = ""  # the workers entry it was found by (metrics)
     call_raw: grpc.aio.UnaryUnaryMultiCallable = field(init=False, repr=False)
     session_raw: grpc.aio.StreamStreamMultiCallable = field(init=False, repr=False)
 
@@ -90,12 +98,14 @@ class Upstreams:
     def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        options = message_options(settings.max_message_bytes)
-        self.endpoints = [
-            Endpoint(address, grpc.aio.insecure_channel(address, options=options))
-            for address in settings.workers
-        ]
+        self._options = message_options(settings.max_message_bytes)
+        self.discovery = Discovery(settings.workers, Resolver(settings.dns_server), metrics)
+        self.endpoints: list[Endpoint] = []
+        self._retiring: set[asyncio.Task[None]] = set()  # removed endpoints, closing when idle
         self._health_task: asyncio.Task[None] | None = None
+        self._discovery_task: asyncio.Task[None] | None = None
+        self._known_routes: dict[str, loader_pb2.Ability] = {}  # every ability seen since start
+        self._published: set[tuple[str, str]] = set()  # endpoint gauge labels set so far
         self._by_service: dict[str, loader_pb2.Ability] = {}
         self._by_route: dict[str, loader_pb2.Ability] = {}
         self._pools: dict[str, list[Endpoint]] = {}  # the endpoints serving each ability
@@ -104,15 +114,67 @@ class Upstreams:
         self.lifetimes = SessionLifetimes(settings.ws_session_timeout_s)
 
     async def start(self) -> None:
+        self._follow(await self.discovery.refresh())
         await self._probe_all()
         self._health_task = asyncio.create_task(self._watch_health())
+        if self.discovery.dynamic:
+            self._discovery_task = asyncio.create_task(self._watch_names())
 
     async def close(self) -> None:
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+        for task in (self._health_task, self._discovery_task, *self._retiring):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await asyncio.gather(*(e.channel.close() for e in self.endpoints))
+
+    def known_route(self, path: str) -> loader_pb2.Ability | None:
+        """The ability once served at `path`, whether or not any worker serves it now."""
+        return self._known_routes.get(path)
+
+    def _follow(self, addresses: list[str]) -> list[Endpoint]:
+        """Make the endpoints match `addresses`; returns the new ones (not probed yet)."""
+        wanted = set(addresses)
+        gone = [e for e in self.endpoints if e.address not in wanted]
+        have = {e.address for e in self.endpoints}
+        added = [Endpoint(address, grpc.aio.insecure_channel(address, options=self._options),
+                          target=self.discovery.target_of(address))
+                 for address in addresses if address not in have]
+        if not gone and not added:
+            return []
+        self.endpoints = [e for e in self.endpoints if e.address in wanted] + added
+        for endpoint in added:
+            log.info("worker %s added (from %s)", endpoint.address, endpoint.target)
+            self._metrics.endpoints_added.labels(endpoint.target).inc()
+        for endpoint in gone:
+            log.info("worker %s (%s) removed: no new calls; closing once its %d outstanding "
+                     "end", endpoint.address, endpoint.service_id or "?", endpoint.outstanding)
+            self._metrics.endpoints_removed.labels(endpoint.target).inc()
+            endpoint.healthy = False  # a call loop holding it passes it over
+            task = asyncio.create_task(self._retire(endpoint))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        if gone:
+            self._index_abilities()  # out of its pool now, not at the next probe
+        return added
+
+    @staticmethod
+    async def _retire(endpoint: Endpoint) -> None:
+        while endpoint.outstanding > 0:  # calls and open sessions both count here
+            await asyncio.sleep(0.1)
+        await endpoint.channel.close()
+
+    async def _watch_names(self) -> None:
+        timeout = max(self._settings.health_interval_s, 1.0)
+        while True:
+            await asyncio.sleep(self._settings.resolve_interval_s)
+            try:
+                added = self._follow(await self.discovery.refresh())
+                if added:
+                    await asyncio.gather(*(e.probe(timeout) for e in added))
+                    self._index_abilities()
+            except Exception:  # a bug here must not end discovery for the gateway's life
+                log.exception("following the worker names failed; trying again")
 
     def abilities(self) -> list[loader_pb2.Ability]:
         return list(self._by_service.values())
@@ -132,6 +194,8 @@ class Upstreams:
             if endpoint.ability is not None and index not in claims.refused:
                 pools.setdefault(endpoint.service_id, []).append(endpoint)
         self._pools = pools
+        self._known_routes.update(claims.by_route)
+        self._publish_counts()
         for conflict in claims.conflicts:
             if conflict not in self.conflicts:
                 log.error("%s (serving the first claim, leaving the other out)", conflict)
@@ -238,15 +302,17 @@ class Upstreams:
         timeout = max(self._settings.health_interval_s, 1.0)
         await asyncio.gather(*(e.probe(timeout) for e in self.endpoints))
         self._index_abilities()
+
+    def _publish_counts(self) -> None:
+        """athena_gateway_endpoints by ability and state; 0 for abilities no endpoint has now."""
         counts: dict[tuple[str, str], int] = {}
         for endpoint in self.endpoints:
             key = (endpoint.service_id, "healthy" if endpoint.healthy else "unhealthy")
             counts[key] = counts.get(key, 0) + 1
         for service_id in {e.service_id for e in self.endpoints}:
-            for state in ("healthy", "unhealthy"):
-                self._metrics.endpoints.labels(service_id, state).set(
-                    counts.get((service_id, state), 0)
-                )
+            self._published.update((service_id, s) for s in ("healthy", "unhealthy"))
+        for labels in self._published:
+            self._metrics.endpoints.labels(*labels).set(counts.get(labels, 0))
 
     async def _watch_health(self) -> None:
         while True:
