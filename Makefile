@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WORKERS ?= 2
 NATIVE := $(wildcard native/*.cpp native/*.hpp native/CMakeLists.txt)
 
-.PHONY: setup run test proto lint prometheus browser bench
+.PHONY: setup run test proto lint prometheus browser dnsmasq bench
 
 $(STAMP): pyproject.toml $(NATIVE)
 	python3 -m venv $(VENV)
@@ -37,7 +37,14 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
 
-test: setup prometheus browser
+# worker discovery by DNS name is tested against a real DNS server: Debian's dnsmasq
+dnsmasq:
+	@command -v dnsmasq >/dev/null || test -x /usr/sbin/dnsmasq || { \
+	  echo "installing dnsmasq (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends dnsmasq >/dev/null; }
+
+test: setup prometheus browser dnsmasq
 	$(PY) -m pytest
 
 # regenerate loader/v1 from proto/ (the generated code is committed, never hand-edited; no
