@@ -118,8 +118,19 @@ class Resolver:
         """The name's IPs, IPv4 first, each once; raises OSError or dns.exception.DNSException."""
         if self._dns is None or (not self._pinned and _in_hosts_file(name)):
             return await self._system(name)
-        answer = await self._dns.resolve_name(name, family=socket.AF_UNSPEC, search=True)
-        return _ordered(answer.addresses())
+        # A and AAAA asked apart: a server that refuses one family (dnsmasq without upstreams
+        # answers REFUSED for the AAAA of a name it holds only an A for) still gives the other
+        answers = await asyncio.gather(
+            *(self._dns.resolve(name, kind, search=True, raise_on_no_answer=False)
+              for kind in ("A", "AAAA")), return_exceptions=True)
+        found = [str(r) for a in answers if not isinstance(a, BaseException)
+                 for r in a.rrset or ()]
+        if found:
+            return _ordered(found)
+        failed = [a for a in answers if isinstance(a, BaseException)]
+        if failed:
+            raise failed[0]
+        raise dns.resolver.NoAnswer(f"{name} has no A or AAAA record")
 
     @staticmethod
     async def _system(name: str) -> list[str]:
