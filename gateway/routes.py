@@ -18,8 +18,8 @@ from gateway.errors import (
     GatewayError,
     GatewayFault,
     MethodNotAllowed,
-    NoWorker,
     NotFound,
+    NoWorker,
     TooLarge,
     from_worker,
 )
