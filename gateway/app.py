@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.registry import Collector
 
 from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
+from gateway.processes import aggregated_registry, multiprocess_dir, process_responses
 from gateway.routes import METRICS, SETTINGS, UPSTREAMS, add_routes, error_middleware
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
@@ -33,17 +36,43 @@ def make_app(settings: GatewaySettings, metrics: GatewayMetrics, upstreams: Upst
     return app
 
 
+def _join_group(app: web.Application, metrics: GatewayMetrics, index: int) -> None:
+    """Member `index` of a gateway group (`--processes N`): its /metrics shows the whole
+    group's, read from the shared metrics folder, and it counts the responses it sends."""
+    folder = multiprocess_dir()
+    if folder is not None:
+        metrics.registry = aggregated_registry(folder)
+    responses = process_responses().labels(str(index))
+
+    async def count(_: web.Request, __: web.StreamResponse) -> None:
+        responses.inc()
+
+    app.on_response_prepare.append(count)
+
+
 async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
-                      extra_ready_info: Mapping[str, Any] | None = None) -> None:
+                      extra_ready_info: Mapping[str, Any] | None = None, *,
+                      collectors: Iterable[Collector] = (),
+                      group_index: int | None = None) -> None:
+    """`collectors` join the gateway's /metrics (the supervisor's restart counts, say);
+    `group_index` makes this process member of a group sharing its ports (SO_REUSEPORT)."""
     metrics = GatewayMetrics()
+    for collector in collectors:
+        metrics.registry.register(collector)
     upstreams = Upstreams(settings, metrics)
     await upstreams.start()
     if upstreams.conflicts:  # at start, refuse; later, refused workers are only left out
         await upstreams.close()
         raise ConfigError("refusing to start: " + " | ".join(upstreams.conflicts))
-    runner = web.AppRunner(make_app(settings, metrics, upstreams), access_log=None)
+    app = make_app(settings, metrics, upstreams)
+    if group_index is not None:
+        _join_group(app, metrics, group_index)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    # grpc.aio binds with SO_REUSEPORT already (grpc.so_reuseport defaults to on); aiohttp
+    # only when asked, so a lone gateway still fails on a port another server holds
+    site = web.TCPSite(runner, settings.host, settings.port,
+                       reuse_port=group_index is not None)
     await site.start()
     http_port = int(runner.addresses[0][1])  # the port really bound (0 asks for any)
     edge, grpc_port, health = await start_edge(upstreams, settings, metrics)
@@ -53,7 +82,8 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     log.info("gateway serving HTTP on %s:%d and gRPC on %s:%d", settings.host, http_port,
              settings.host, grpc_port)
     write_ready_file(settings.ready_file,
-                     {"http_port": http_port, "grpc_port": grpc_port, **(extra_ready_info or {})})
+                     {"http_port": http_port, "grpc_port": grpc_port, "pid": os.getpid(),
+                      **(extra_ready_info or {})})
     try:
         await stop.wait()
     finally:

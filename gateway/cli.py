@@ -5,13 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry
 
 from gateway.settings import GatewaySettings
 from gateway.stream_client import FRAME_BYTES, INTERVAL_MS
 from loader.config import with_default
-from loader.process import setup_logging, stop_event, tune_allocator
+from loader.process import (
+    die_with_parent,
+    setup_logging,
+    stop_event,
+    tune_allocator,
+    write_ready_file,
+)
 from loader.settings import LoaderSettings
 from loader.v1.wire import DATA_KEYS
 
@@ -45,6 +56,17 @@ examples:
   athena call grpc://127.0.0.1:9090 --ability asr --audio @hello.wav --stream \\
       --frame-bytes 640 --interval-ms 20
 """
+
+
+_PROCESSES_HELP = ("gateway processes on this host sharing the HTTP and gRPC ports "
+                   "(SO_REUSEPORT), so the edge uses every core; started, restarted and "
+                   "stopped (each draining on SIGTERM) together, each with its own view of "
+                   "the workers. /metrics on the shared port, whichever process answers, "
+                   "shows the whole group (prometheus_client multiprocess mode: counters "
+                   "summed, gauges per process with a pid label, and "
+                   "athena_gateway_process_http_responses_total{process} counting each "
+                   "one's responses); the ready file lists the processes. "
+                   "1 (default): one process, no parent")
 
 
 def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
                             "across the wrappers in the order given, serves gRPC on N+2i and "
                             "/metrics on N+2i+1, so W workers take N..N+2W-1; a restarted "
                             "worker keeps its ports (default: any free ports)")
+    serve.add_argument("--gateway-processes", type=int, default=1, dest="gateway_processes",
+                       metavar="N", help=_PROCESSES_HELP)
     _gateway_arguments(serve)
 
     gateway = commands.add_parser(
@@ -99,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--worker", action="append", dest="workers", metavar="HOST:PORT",
                          help="a loader worker's gRPC address (repeat for each)")
     gateway.add_argument("--config", help="TOML config ([gateway] and [aiges] tables)")
+    gateway.add_argument("--processes", type=int, default=1, metavar="N", help=_PROCESSES_HELP)
+    # set by a group's parent for each member it starts
+    gateway.add_argument("--process-index", type=int, dest="process_index",
+                         help=argparse.SUPPRESS)
     _gateway_arguments(gateway)
 
     worker = commands.add_parser(
@@ -151,8 +179,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _forwarded(args: argparse.Namespace, add: Callable[[argparse.ArgumentParser], None],
+               skip: set[str]) -> list[str]:
+    """The options of `add` that `args` sets, as a command line for a child process."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add(probe)
+    tail: list[str] = []
+    for action in probe._actions:
+        value = getattr(args, action.dest, None)
+        if action.option_strings and action.dest not in skip and value is not None:
+            tail += [action.option_strings[0], str(value)]
+    return tail
+
+
+_GROUP_SETS = {"port", "grpc_port", "ready_file", "workers", "config"}
+
+
 async def _serve(args: argparse.Namespace) -> None:
     from gateway.app import run_gateway
+    from gateway.processes import enable_multiprocess_metrics, run_group
     from loader.config import default_config_for
     from loader.supervisor import Supervisor, WorkerSpec
 
@@ -161,25 +206,99 @@ async def _serve(args: argparse.Namespace) -> None:
     # one wrapper: its aiges.toml also configures the gateway ([gateway], [aiges] headerPass)
     gateway_config = args.config or (
         default_config_for(args.wrappers[0]) if len(args.wrappers) == 1 else None)
+    # a group's metrics (the worker restarts among them) live in files every member reads
+    folder = enable_multiprocess_metrics() if args.gateway_processes > 1 else None
     specs = [WorkerSpec(w, args.config, extra_args=extra) for w in args.wrappers]
     supervisor = Supervisor(specs, args.workers, port_base=args.worker_port_base)
     try:
         await supervisor.start()
         settings = GatewaySettings.load(
             {**vars(args), "config": gateway_config, "workers": supervisor.addresses})
-        await run_gateway(settings, stop, {"workers": supervisor.describe()})
+        if folder is None:
+            await run_gateway(settings, stop, {"workers": supervisor.describe()},
+                              collectors=[supervisor.restarts])
+            return
+        tail = [*_forwarded(args, _gateway_arguments, _GROUP_SETS),
+                *(["--config", str(gateway_config)] if gateway_config else []),
+                *(f"--worker={address}" for address in supervisor.addresses)]
+        await run_group(args.gateway_processes, tail, settings.port, settings.grpc_port,
+                        settings.ready_file, stop, lambda: {"workers": supervisor.describe()})
     finally:
         await supervisor.stop()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _gateway(args: argparse.Namespace) -> None:
     from gateway.app import run_gateway
+    from gateway.processes import enable_multiprocess_metrics, run_group
 
     settings = GatewaySettings.load(vars(args))
     if not settings.workers:
         raise SystemExit("athena gateway: give the workers with --worker HOST:PORT "
                          "(or [gateway] workers in the config, or ATHENA_GATEWAY_WORKERS)")
-    await run_gateway(settings, stop_event())
+    if args.processes <= 1:
+        await run_gateway(settings, stop_event(), group_index=args.process_index)
+        return
+    folder = enable_multiprocess_metrics()
+    tail = [*_forwarded(args, _gateway_arguments, _GROUP_SETS),
+            *(["--config", args.config] if args.config else []),
+            *(f"--worker={address}" for address in args.workers or ())]
+    try:
+        await run_group(args.processes, tail, settings.port, settings.grpc_port,
+                        settings.ready_file, stop_event())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _supervise_loader(args: argparse.Namespace) -> None:
+    """`athena loader --workers N`: N workers of one wrapper and the supervisor's /metrics."""
+    from loader.cli import add_arguments
+    from loader.probe import start_probe
+    from loader.supervisor import Supervisor, WorkerSpec
+
+    settings = LoaderSettings.load(vars(args))
+    stop = stop_event()
+    tail = _forwarded(args, add_arguments, {"config", "host", "port", "metrics_port",
+                                            "ready_file", "workers", "worker_port_base"})
+    supervisor = Supervisor([WorkerSpec(args.wrapper, args.config, settings.host, tuple(tail))],
+                            args.workers, port_base=args.worker_port_base)
+    registry = CollectorRegistry()
+    registry.register(supervisor.restarts)
+    probe, metrics_port = await start_probe(registry, settings.host, settings.metrics_port,
+                                            lambda: True)
+
+    def announce() -> None:
+        write_ready_file(settings.ready_file, {"pid": os.getpid(), "metrics_port": metrics_port,
+                                               "workers": supervisor.describe()})
+
+    supervisor.on_restart = announce
+    try:
+        await supervisor.start()
+        log.info("%d workers of %s serving; supervisor /metrics on %s:%d", args.workers,
+                 args.wrapper, settings.host, metrics_port)
+        announce()
+        await stop.wait()
+    finally:
+        await supervisor.stop(grace_s=settings.grace_s + 5)
+        await probe.cleanup()
+
+
+def _check_loader(args: argparse.Namespace) -> str | None:
+    if args.workers < 1:
+        return f"--workers {args.workers}: give 1 or more"
+    if args.workers == 1:
+        return None if args.worker_port_base is None else (
+            "--worker-port-base is for --workers N > 1; one worker takes --port and "
+            "--metrics-port")
+    if args.port is not None:
+        return (f"--port with --workers {args.workers}: each worker takes its own port; pin "
+                "them with --worker-port-base B (worker i: gRPC B+2i, /metrics B+2i+1)")
+    count, base = args.workers, args.worker_port_base
+    if base is not None and not 0 < base <= 65536 - 2 * count:
+        return (f"--worker-port-base {base}: {count} workers need the {2 * count} ports from "
+                f"{base} on, which must lie within 1..65535")
+    return None
 
 
 def _check_port_base(args: argparse.Namespace) -> str | None:
@@ -192,7 +311,7 @@ def _check_port_base(args: argparse.Namespace) -> str | None:
 
 
 def _port_in_use(args: argparse.Namespace, error: Exception) -> str:
-    base, count = args.worker_port_base, len(args.wrappers) * args.workers
+    base, count = args.worker_port_base, len(getattr(args, "wrappers", "w")) * args.workers
     return (f"{error}; --worker-port-base {base} gives the {count} workers ports "
             f"{base}..{base + 2 * count - 1}: free that port or choose another base")
 
@@ -235,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "new":
         return _new(args)
-    if args.command == "loader":
+    if args.command == "loader" and (problem := _check_loader(args)):
+        print(f"athena loader: {problem}", file=sys.stderr)
+        return 2
+    if args.command == "loader" and args.workers == 1:
         from loader.cli import run_from_args
 
         return run_from_args(args)
@@ -244,17 +366,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve" and (problem := _check_port_base(args)):
         print(f"athena serve: {problem}", file=sys.stderr)
         return 2
+    if getattr(args, "process_index", None) is not None:
+        die_with_parent()  # a group member ends with the parent that started it
     setup_logging("gateway")
+    from gateway.processes import GroupFailed
     from loader.config import ConfigError
     from loader.supervisor import PortInUse, WorkerFailed
 
     tune_allocator()
+    run = {"serve": _serve, "gateway": _gateway, "loader": _supervise_loader}[args.command]
     try:
-        asyncio.run(_serve(args) if args.command == "serve" else _gateway(args))
+        asyncio.run(run(args))
     except PortInUse as e:
-        print(f"athena serve: {_port_in_use(args, e)}", file=sys.stderr)
+        print(f"athena {args.command}: {_port_in_use(args, e)}", file=sys.stderr)
         return 2
-    except (ConfigError, WorkerFailed) as e:
+    except (ConfigError, WorkerFailed, GroupFailed) as e:
         print(f"athena {args.command}: {e}", file=sys.stderr)
         return 2
     return 0

@@ -35,10 +35,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=with_default("exit (to be restarted) when a wrapper call runs this "
                                           "many seconds", defaults.stuck_after_s))
     parser.add_argument("--ready-file", dest="ready_file",
-                        help="once serving, write {pid, port, metrics_port, service_id} here")
+                        help="once serving, write {pid, port, metrics_port, service_id} here; "
+                             "with --workers N, {pid, metrics_port, workers: [{ability, "
+                             "address, metrics_address, pid}, ...]}, rewritten after a restart")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes on this host under one supervisor, which "
+                             "restarts a crashed one (with backoff) on its ports and passes "
+                             "SIGTERM on to all (each drains). With N > 1 each worker takes "
+                             "its own ports (free ones, or pinned with --worker-port-base); "
+                             "--port is refused and --metrics-port is the supervisor's own "
+                             "/metrics (athena_supervisor_worker_restarts_total{ability}). "
+                             "1 (the default): this process is the worker")
+    parser.add_argument("--worker-port-base", type=int, dest="worker_port_base", metavar="B",
+                        help="with --workers N: worker i serves gRPC on B+2i and /metrics on "
+                             "B+2i+1, as `athena serve --worker-port-base` (default: free "
+                             "ports)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    """One worker in this process (--workers 1; `athena loader` supervises more)."""
+    if args.workers != 1 or args.worker_port_base is not None:
+        print("athena loader: --workers and --worker-port-base need `athena loader`, which "
+              "supervises the workers; this runs one", file=sys.stderr)
+        return 2
     die_with_parent()
     setup_logging("worker")
     from loader.server import run  # imported late: `--help` must not need grpc or the wrapper

@@ -1,4 +1,8 @@
-"""Supervisor: starts N worker processes per wrapper, restarts crashed ones, stops them all."""
+"""Supervisor: starts N worker processes per wrapper, restarts crashed ones, stops them all.
+
+Each worker is a fresh interpreter (`python -m loader`), not a fork of this process, so no
+gRPC object of ours ever crosses into a worker (grpc/grpc#16001); this process creates none.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -9,16 +13,27 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client import Counter
+
 from loader.process import child_environment
 
-__all__ = ["PortInUse", "Supervisor", "WorkerFailed", "WorkerSpec"]
+__all__ = ["PortInUse", "Supervisor", "WorkerFailed", "WorkerSpec", "worker_restarts"]
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
+
+
+def worker_restarts() -> Counter:
+    """Restarts of crashed workers per ability, registered wherever it is served (the
+    gateway's /metrics under `athena serve`, the supervisor's own under `athena loader`)."""
+    return Counter("athena_supervisor_worker_restarts",
+                   "Workers restarted after they exited, by ability", ["ability"],
+                   registry=None)
 
 
 class WorkerFailed(RuntimeError):
@@ -64,10 +79,12 @@ class _Worker:
 class Supervisor:
     """`port_base` pins the ports: worker k (counted across the specs, in order) serves gRPC
     on port_base + 2k and /metrics on port_base + 2k + 1. Without it each worker binds free
-    ports on its first start; either way a restarted worker binds the ports it had."""
+    ports on its first start; either way a restarted worker binds the ports it had.
+    `restarts` counts the restarts (default: a counter of its own); `on_restart` runs after
+    each restarted worker is serving again."""
 
     def __init__(self, specs: list[WorkerSpec], workers_each: int, ready_timeout_s: float = 120.0,
-                 port_base: int | None = None):
+                 port_base: int | None = None, restarts: Counter | None = None):
         count = len(specs) * workers_each
         if port_base is not None and not 0 < port_base <= 65536 - 2 * count:
             raise ValueError(f"port_base {port_base}: {count} workers need ports "
@@ -85,6 +102,8 @@ class Supervisor:
         self._ready_timeout_s = ready_timeout_s
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
+        self.restarts = restarts if restarts is not None else worker_restarts()
+        self.on_restart: Callable[[], None] = lambda: None
 
     @property
     def addresses(self) -> list[str]:
@@ -156,6 +175,7 @@ class Supervisor:
         # a restarted worker binds the same ports, so the gateway's address list stays true
         worker.port, worker.metrics_port = info["port"], info["metrics_port"]
         worker.service_id = info["service_id"]
+        self.restarts.labels(worker.service_id)  # shown as 0 until the first restart
         log.info("worker %s#%d (pid %d) ready on %s", worker.service_id, worker.index,
                  info["pid"], worker.address)
 
@@ -190,8 +210,10 @@ class Supervisor:
                 log.error("worker %s#%d exited with code %s; restarting in %.1f s",
                           worker.service_id, worker.index, task.result(), backoff)
                 worker.restarts += 1
+                self.restarts.labels(worker.service_id).inc()
                 await asyncio.sleep(backoff)
                 try:
                     await self._spawn(worker)
                 except WorkerFailed as e:
                     log.error("%s", e)
+                self.on_restart()
