@@ -94,7 +94,7 @@ def _in_hosts_file(name: str) -> bool:
 class Resolver:
     """A name -> its worker IPs (A and AAAA), by the rule in this module's docstring."""
 
-    def __init__(self, dns_server: str = "", timeout_s: float = 2.0) -> None:
+    def __init__(self, dns_server: str | None = None, timeout_s: float = 2.0) -> None:
         self._pinned = bool(dns_server)
         self._dns: dns.asyncresolver.Resolver | None
         if dns_server:

@@ -27,11 +27,11 @@ def _targets(value: Any) -> tuple[str, ...]:
     return names
 
 
-def _dns_server(value: Any) -> str:
+def _dns_server(value: Any) -> str | None:
     text = str(value).strip()
     if text and not parse_target(text).static:
         raise ValueError("give the DNS server as IP:PORT")
-    return text
+    return text or None
 
 
 def _positive_seconds(value: Any) -> float:
@@ -55,7 +55,8 @@ class GatewaySettings:
     header_pass: tuple[str, ...] = setting(("app_id", "uid"), "aiges.headerPass", _names)
     health_interval_s: float = setting(1.0, "gateway.health_interval_s", float)
     resolve_interval_s: float = setting(5.0, "gateway.resolve_interval_s", _positive_seconds)
-    dns_server: str = setting("", "gateway.dns_server", _dns_server)
+    # None: the system's resolvers (gateway/discovery.py has the rule)
+    dns_server: str | None = setting(None, "gateway.dns_server", _dns_server)
     retry_after_s: int = setting(1, "gateway.retry_after_s", positive_int)
     ws_read_timeout_s: float = setting(15.0, "ws.readTimeout", float)
     ws_session_timeout_s: float = setting(180.0, "ws.sessionTimeout", float)

@@ -153,7 +153,7 @@ def test_resolve_interval_and_dns_server_are_settings() -> None:
         "ATHENA_GATEWAY_DNS_SERVER": "127.0.0.1:5353"})
     assert settings.workers == ("echo-pool.test:7000", "127.0.0.9:7001")
     assert (settings.resolve_interval_s, settings.dns_server) == (0.25, "127.0.0.1:5353")
-    assert (GatewaySettings.resolve_interval_s, GatewaySettings.dns_server) == (5.0, "")
+    assert (GatewaySettings.resolve_interval_s, GatewaySettings.dns_server) == (5.0, None)
     with pytest.raises(ConfigError, match="RESOLVE_INTERVAL_S"):
         GatewaySettings.load({}, env={"ATHENA_GATEWAY_RESOLVE_INTERVAL_S": "0"})
     with pytest.raises(ConfigError, match="DNS_SERVER"):
