@@ -34,6 +34,25 @@ def test_help_explains_every_command() -> None:
     serve_help = run("serve", "--help").stdout
     assert "--workers" in serve_help
     assert "--worker-port-base" in serve_help and "N+2i+1" in serve_help
+    assert "--gateway-processes" in serve_help and "SO_REUSEPORT" in serve_help
+    gateway_help = run("gateway", "--help").stdout
+    assert "--processes" in gateway_help and "multiprocess" in gateway_help
+    assert "--process-index" not in gateway_help  # the group's own flag for its members
+    loader_help = run("loader", "--help").stdout
+    assert "--workers" in loader_help and "B+2i+1" in loader_help
+    assert "athena_supervisor_worker_restarts_total" in loader_help
+
+
+def test_loader_with_workers_refuses_port_and_a_port_base_that_does_not_fit() -> None:
+    with_port = run("loader", str(ECHO), "--workers", "2", "--port", "7000")
+    assert with_port.returncode == 2
+    assert "--port with --workers 2" in with_port.stderr
+    assert "--worker-port-base" in with_port.stderr
+    too_high = run("loader", str(ECHO), "--workers", "3", "--worker-port-base", "65531")
+    assert too_high.returncode == 2
+    assert "3 workers need the 6 ports from 65531 on" in too_high.stderr
+    one = run("loader", str(ECHO), "--worker-port-base", "7000")
+    assert one.returncode == 2 and "for --workers N > 1" in one.stderr
 
 
 def test_call_prints_outputs_over_http_and_grpc(tmp_path: Path) -> None:
@@ -193,6 +212,9 @@ def test_worker_port_base_pins_grpc_and_metrics_ports_across_wrappers(tmp_path: 
         again = run("call", f"grpc://127.0.0.1:{base + 4}", "--text", "x")
         assert again.returncode == 0, again.stderr
         assert "note: plain words" in again.stdout
+        restarts = httpx.get(f"{stack.base}/metrics").text  # the one gateway process's
+        assert 'athena_supervisor_worker_restarts_total{ability="binary_text"} 1.0' in restarts
+        assert 'athena_supervisor_worker_restarts_total{ability="echo"} 0.0' in restarts
     assert "worker binary_text#0 exited" in stack.log_text()
 
 

@@ -1,5 +1,5 @@
 """The supervisor (loader/supervisor.py) with real worker processes: start, health, restart on
-the same port, SIGTERM on stop, and a wrapper that cannot start."""
+the same port (and counted), SIGTERM on stop, and a wrapper that cannot start."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry
 
 from loader.supervisor import Supervisor, WorkerFailed, WorkerSpec
 from loader.v1 import loader_pb2
@@ -83,6 +84,10 @@ async def test_a_killed_worker_is_restarted_on_the_same_port() -> None:
         assert pids(supervisor)[1] == untouched
         assert await echo(address, "back again") == b"back again"
         assert not pid_alive(killed)
+        registry = CollectorRegistry()
+        registry.register(supervisor.restarts)
+        assert registry.get_sample_value("athena_supervisor_worker_restarts_total",
+                                         {"ability": "echo"}) == 1
 
 
 async def test_stop_sigterms_every_worker_and_leaves_no_process(
