@@ -4,6 +4,7 @@
     python -m bench --quick --peers      # one round of short windows, no peers: a smoke run
     python -m bench --peers triton       # only some peers
     python -m bench --sessions-only --quick   # only the WebSocket session benchmark
+    python -m bench --gateway-processes-only --quick   # only 1 vs 2 gateway processes
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import copies, report, sessions
+from bench import gateway_processes as gateway_group
 from bench.bodies import write_bodies
 from bench.matrix import Plan, run_matrix
 from bench.targets import ROOT, families, scaling_families
@@ -49,6 +51,11 @@ def _arguments() -> argparse.Namespace:
                         help="only the session benchmark (merged into an existing latest.*)")
     parser.add_argument("--no-sessions", action="store_true",
                         help="skip the session benchmark")
+    parser.add_argument("--gateway-processes-only", action="store_true",
+                        dest="gateway_processes_only",
+                        help="only 1 vs 2 gateway processes (merged into an existing latest.*)")
+    parser.add_argument("--no-gateway-processes", action="store_true",
+                        dest="no_gateway_processes", help="skip 1 vs 2 gateway processes")
     parser.add_argument("--quick", action="store_true",
                         help="one round of 1 s windows")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -63,13 +70,16 @@ def main() -> int:
     args = _arguments()
     if args.sessions_only:
         return _sessions_only(args)
+    if args.gateway_processes_only:
+        return _gateway_processes_only(args)
     started = time.monotonic()
     session_plan = sessions.SessionPlan(tuple(args.sessions), args.warmup, args.duration,
                                         args.rounds)
     plan = Plan(tuple(args.sizes), CONCURRENCIES, args.warmup, args.duration, args.rounds)
     with tempfile.TemporaryDirectory(prefix="athena-bench-") as tmp:
         workdir = Path(tmp)
-        bodies = {size: write_bodies(workdir, size) for size in {*args.sizes, SCALING_CELL[0]}}
+        bodies = {size: write_bodies(workdir, size) for size in
+                  {*args.sizes, SCALING_CELL[0], *(s for s, _ in gateway_group.CELLS)}}
         cells = run_matrix(families(args.peers), bodies, plan, workdir)
         scaling_cells = [] if args.no_scaling else run_matrix(
             scaling_families(), bodies, plan, workdir,
@@ -77,6 +87,8 @@ def main() -> int:
         cases = [] if args.no_audit else copies.audit(workdir)
         session_cells = ([] if args.no_sessions or not args.sessions
                          else sessions.run_sessions(session_plan, workdir))
+        group_rows = ({} if args.no_gateway_processes
+                      else gateway_group.measure(bodies, plan, workdir))
     rows = {(c.target, c.size, c.concurrency): report.summary(c) for c in cells}
     found = report.ratios(rows)
     scale = {c.target: report.summary(c) for c in scaling_cells}
@@ -90,7 +102,8 @@ def main() -> int:
         verdicts.append(report.session_verdict(session_found))
     elapsed = time.monotonic() - started
     text = _document(rows, found, scale, scaling, cases, verdicts, plan, elapsed,
-                     _session_section(session_rows, session_found) if session_cells else "")
+                     _session_section(session_rows, session_found) if session_cells else "",
+                     gateway_group.markdown(group_rows) if group_rows else "")
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.md").write_text(text)
@@ -101,6 +114,7 @@ def main() -> int:
         "scaling_ratio": scaling, "copy_audit": copies.as_json(cases),
         "sessions": _session_json(session_rows, session_found, session_plan)
         if session_cells else None,
+        "gateway_processes": list(group_rows.values()) or None,
         "targets": [{"target": t, "met": met, "figures": f} for t, met, f in verdicts],
     }, indent=1, default=str))
     log.info("wrote %s and %s in %.0f s", args.out / "latest.md", args.out / "latest.json",
@@ -116,7 +130,8 @@ def _audit_ok(cases: list[copies.Case]) -> bool:
 def _document(rows: dict[Any, dict[str, Any]], found: list[dict[str, Any]],
               scale: dict[str, dict[str, Any]], scaling: float | None,
               cases: list[copies.Case], verdicts: list[tuple[str, bool | None, str]],
-              plan: Plan, elapsed: float, session_section: str = "") -> str:
+              plan: Plan, elapsed: float, session_section: str = "",
+              group_section: str = "") -> str:
     machine = report.machine()
     lines = [
         f"### Benchmark, {datetime.now(UTC):%Y-%m-%d}",
@@ -140,6 +155,8 @@ def _document(rows: dict[Any, dict[str, Any]], found: list[dict[str, Any]],
         lines.append(copies.audit_markdown(cases))
     if session_section:
         lines.append(session_section)
+    if group_section:
+        lines.append(group_section)
     lines += ["#### Targets", "", "| target | met | figures |", "|---|---|---|"]
     for name, met, figures in verdicts:
         mark = {True: "yes", False: "**no**", None: "not measured"}[met]
@@ -213,6 +230,33 @@ def _sessions_only(args: argparse.Namespace) -> int:
                                 "figures": verdict[2]})
     js.write_text(json.dumps(document, indent=1, default=str))
     log.info("wrote the sessions into %s and %s in %.0f s", md, js, elapsed)
+    return 0
+
+
+def _gateway_processes_only(args: argparse.Namespace) -> int:
+    """1 vs 2 gateway processes alone, merged into an existing latest.md / latest.json."""
+    started = time.monotonic()
+    plan = Plan(tuple(s for s, _ in gateway_group.CELLS), (gateway_group.CONCURRENCY,),
+                args.warmup, args.duration, args.rounds)
+    with tempfile.TemporaryDirectory(prefix="athena-bench-") as tmp:
+        workdir = Path(tmp)
+        bodies = {size: write_bodies(workdir, size) for size in plan.sizes}
+        rows = gateway_group.measure(bodies, plan, workdir)
+    section = gateway_group.markdown(rows)
+    elapsed = time.monotonic() - started
+    machine = report.machine()
+    print(f"### Gateway processes, {datetime.now(UTC):%Y-%m-%d}\n\nMachine: {machine['cpu']}, "
+          f"{machine['cores']} cores; load client h2load on the same cores. {plan.rounds} "
+          f"interleaved rounds, {plan.warmup_s:g} s warm-up and {plan.duration_s:g} s timed "
+          f"per cell; {elapsed:.0f} s.\n\n{section}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    md, js = args.out / "latest.md", args.out / "latest.json"
+    md.write_text(gateway_group.merge(md.read_text() if md.exists() else "", section))
+    document = json.loads(js.read_text()) if js.exists() else {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine}
+    document["gateway_processes"] = list(rows.values())
+    js.write_text(json.dumps(document, indent=1, default=str))
+    log.info("wrote the gateway processes into %s and %s in %.0f s", md, js, elapsed)
     return 0
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from bench.bodies import Bodies
 from bench.procs import Server, free_port, http_ready
 
-__all__ = ["ROOT", "Family", "Target", "families", "scaling_families"]
+__all__ = ["ROOT", "Family", "Target", "families", "gateway_process_families",
+           "scaling_families"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / "bench" / "peers"
@@ -75,7 +76,7 @@ def _ready_file(path: Path) -> Callable[[], bool]:
 
 def _athena(wrapper: str, workers: int, route: str, ability: str,
             label: str, rest_body: Callable[[Bodies], Path] = lambda b: b.aiges_json,
-            ) -> Callable[[Path], Built]:
+            extra: Sequence[str] = ()) -> Callable[[Path], Built]:
     def build(workdir: Path) -> Built:
         ready = workdir / f"{label}-ready.json"
         ready.unlink(missing_ok=True)
@@ -83,7 +84,8 @@ def _athena(wrapper: str, workers: int, route: str, ability: str,
         server = Server(
             label,
             [ATHENA, "serve", wrapper, "--workers", str(workers), "--licence", "64",
-             "--port", str(http), "--grpc-port", str(grpc_port), "--ready-file", str(ready)],
+             "--port", str(http), "--grpc-port", str(grpc_port), "--ready-file", str(ready),
+             *extra],
             _ready_file(ready), workdir / f"{label}.log", cwd=ROOT,
         )
 
@@ -192,3 +194,10 @@ def scaling_families() -> list[Family]:
                                          rest_body=lambda b: b.spin_json))
             for n in (1, 2)]
 
+
+def gateway_process_families() -> list[Family]:
+    """The echo ability on one worker behind 1 and behind 2 gateway processes (one port)."""
+    return [Family(f"gateway x{n}", _athena(ECHO, 1, "/v1/private/echo", "echo",
+                                            f"gateway x{n}",
+                                            extra=("--gateway-processes", str(n))))
+            for n in (1, 2)]
