@@ -160,9 +160,11 @@ class Upstreams:
 
     @staticmethod
     async def _retire(endpoint: Endpoint) -> None:
-        while endpoint.outstanding > 0:  # calls and open sessions both count here
-            await asyncio.sleep(0.1)
-        await endpoint.channel.close()
+        try:
+            while endpoint.outstanding > 0:  # calls and open sessions both count here
+                await asyncio.sleep(0.1)
+        finally:  # also when the gateway closes first
+            await endpoint.channel.close()
 
     async def _watch_names(self) -> None:
         timeout = max(self._settings.health_interval_s, 1.0)
