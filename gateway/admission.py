@@ -29,7 +29,19 @@ from prometheus_client import Gauge, Histogram
 
 from gateway.errors import AllBusy
 
-__all__ = ["Admission", "Ticket"]
+__all__ = ["Admission", "QueueFull", "Ticket", "WaitedTooLong"]
+
+
+class QueueFull(AllBusy):
+    """The pool is full and so is its wait queue (or it has none): 429 at once."""
+
+    reason = "queue_full"
+
+
+class WaitedTooLong(AllBusy):
+    """The pool stayed full for as long as a call may wait: 429."""
+
+    reason = "queue_timeout"
 
 
 class _Queue:
@@ -81,9 +93,9 @@ class Admission:
         if self._depth is not None:
             self._depth.labels(ability).set(self.waiting(ability))
 
-    def _busy(self, message: str) -> AllBusy:
-        return AllBusy(f"{message}; retry after {self._retry_after_s} s",
-                       headers={"Retry-After": str(self._retry_after_s)})
+    def _busy(self, kind: type[AllBusy], message: str) -> AllBusy:
+        return kind(f"{message}; retry after {self._retry_after_s} s",
+                    headers={"Retry-After": str(self._retry_after_s)})
 
 
 class Ticket:
@@ -106,9 +118,9 @@ class Ticket:
             until = min(until, deadline)
         where = f"every worker of {self._ability!r} is at its licence"
         if not a.enabled:
-            raise a._busy(where)
+            raise a._busy(QueueFull, where)
         if not self._again and len(self._queue.waiters) >= a.size:
-            raise a._busy(f"{where} and its wait queue is full ({a.size} calls)")
+            raise a._busy(QueueFull, f"{where} and its wait queue is full ({a.size} calls)")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._again:
             self._queue.waiters.appendleft(waiter)
@@ -120,7 +132,7 @@ class Ticket:
             while not waiter.done():
                 left = until - a._clock()
                 if left <= 0:
-                    raise a._busy(f"{where} and stayed so for the "
+                    raise a._busy(WaitedTooLong, f"{where} and stayed so for the "
                                   f"{until - self._started:.3g} s a call may wait")
                 await asyncio.wait([waiter], timeout=min(left, a.recheck_s))
                 if (not waiter.done() and a._clock() < until

@@ -66,6 +66,31 @@ class GatewayMetrics:
             "athena_gateway_endpoints_removed", "Worker addresses removed from the worker set "
             "(no longer in their name's answer), by target", ["target"], registry=r,
         )
+        self.ejections = Counter(
+            "athena_gateway_ejections", "Workers left out after failing calls (UNAVAILABLE, "
+            "or consecutive failures), by ability and worker", ["ability", "endpoint"],
+            registry=r,
+        )
+        self.readmissions = Counter(
+            "athena_gateway_readmissions", "Ejected workers taken back after a SERVING health "
+            "probe, by ability and worker", ["ability", "endpoint"], registry=r,
+        )
+        self.retries = Counter(
+            "athena_gateway_retries", "Calls sent again to another worker, by ability and why "
+            "(worker_full, unreachable, worker_lost)", ["ability", "reason"], registry=r,
+        )
+        self.rejections = Counter(
+            "athena_gateway_rejections", "Calls refused with 429 (10110), by ability and why "
+            "(pool_full, queue_full, queue_timeout)", ["ability", "reason"], registry=r,
+        )
+        self.queue_depth = Gauge(
+            "athena_gateway_queue_depth", "Calls waiting for a free worker, by ability",
+            ["ability"], registry=r,
+        )
+        self.queue_wait = Histogram(
+            "athena_gateway_queue_wait_seconds", "Time calls waited for a free worker (those "
+            "that waited), by ability", ["ability"], buckets=LATENCY_BUCKETS, registry=r,
+        )
         self.payload_bytes = Counter(
             "athena_gateway_payload_bytes", "Request body bytes in and response bytes out",
             ["direction"], registry=r,
@@ -92,7 +117,9 @@ class GatewayMetrics:
                        self.grpc_requests, self.grpc_duration, self.upstream_requests,
                        self.upstream_duration, self.payload_bytes, self.sessions,
                        self.session_duration, self.session_ends, self.session_frames,
-                       self.dns_resolutions, self.endpoints_added, self.endpoints_removed):
+                       self.dns_resolutions, self.endpoints_added, self.endpoints_removed,
+                       self.ejections, self.readmissions, self.retries, self.rejections,
+                       self.queue_depth, self.queue_wait):
             remember_children(metric)
 
     def session(self, ability: str, transport: str) -> SessionMeter:

@@ -41,6 +41,13 @@ def _positive_seconds(value: Any) -> float:
     return seconds
 
 
+def _count(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """A `setting()` field's default is its one copy: load() and --help read it from here."""
@@ -58,6 +65,11 @@ class GatewaySettings:
     # None: the system's resolvers (gateway/discovery.py has the rule)
     dns_server: str | None = setting(None, "gateway.dns_server", _dns_server)
     retry_after_s: int = setting(1, "gateway.retry_after_s", positive_int)
+    queue_size: int = setting(0, "gateway.queue_size", _count)
+    queue_wait_s: float = setting(5.0, "gateway.queue_wait_s", _positive_seconds)
+    # service ids whose calls are retried once on another worker when theirs died holding
+    # them: only for idempotent abilities, since the wrapper may have run (and acted) already
+    retry_on_worker_loss: tuple[str, ...] = setting((), "gateway.retry_on_worker_loss", _names)
     ws_read_timeout_s: float = setting(15.0, "ws.readTimeout", float)
     ws_session_timeout_s: float = setting(180.0, "ws.sessionTimeout", float)
     ready_file: Path | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -18,8 +17,10 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.admission import Admission, QueueFull, Ticket, WaitedTooLong
+from gateway.balancer import Balancer
 from gateway.discovery import Discovery, Resolver
-from gateway.errors import AllBusy, GatewayError, NoWorker, WorkerLost
+from gateway.errors import AllBusy, DeadlineExceeded, GatewayError, NoWorker, WorkerLost
 from gateway.identity import claims_of
 from gateway.lifetimes import SessionLifetimes
 from gateway.metrics import GatewayMetrics
@@ -78,6 +79,11 @@ class Endpoint:
     def service_id(self) -> str:
         return self.ability.service_id if self.ability else ""
 
+    @property
+    def licence(self) -> int:
+        """The calls it admits at once, as its Describe said (1 until it has)."""
+        return self.ability.licence if self.ability and self.ability.licence > 0 else 1
+
     async def probe(self, timeout: float) -> None:
         try:
             reply = await self._health.Check(
@@ -101,6 +107,10 @@ class Upstreams:
         self._options = message_options(settings.max_message_bytes)
         self.discovery = Discovery(settings.workers, Resolver(settings.dns_server), metrics)
         self.endpoints: list[Endpoint] = []
+        self.balancer: Balancer[Endpoint] = Balancer()
+        self.admission = Admission(
+            settings.queue_size, settings.queue_wait_s, settings.retry_after_s,
+            depth=metrics.queue_depth, waited=metrics.queue_wait, clock=perf_counter)
         self._retiring: set[asyncio.Task[None]] = set()  # removed endpoints, closing when idle
         self._health_task: asyncio.Task[None] | None = None
         self._discovery_task: asyncio.Task[None] | None = None
@@ -151,6 +161,7 @@ class Upstreams:
                      "end", endpoint.address, endpoint.service_id or "?", endpoint.outstanding)
             self._metrics.endpoints_removed.labels(endpoint.target).inc()
             endpoint.healthy = False  # a call loop holding it passes it over
+            self.balancer.forget(endpoint)
             task = asyncio.create_task(self._retire(endpoint))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
@@ -206,7 +217,8 @@ class Upstreams:
     def ready(self) -> bool:
         abilities = self.abilities()
         return bool(abilities) and all(
-            any(e.healthy for e in self._serving(a.service_id)) for a in abilities
+            any(self.balancer.admitted(e) for e in self._serving(a.service_id))
+            for a in abilities
         )
 
     async def call(
@@ -216,39 +228,113 @@ class Upstreams:
         timeout: float,
         metadata: Sequence[tuple[str, str]] | None = None,
     ) -> bytes:
-        """Forward raw CallRequest bytes to the least-loaded healthy worker of an ability."""
+        """Forward raw CallRequest bytes to a worker of the ability (the balancer's choice),
+        on to another when one is full or was unreachable, and, while every worker is full,
+        in the ability's wait queue when it has one."""
         deadline = perf_counter() + timeout
         tried: set[Endpoint] = set()
         last_error: grpc.aio.AioRpcError | None = None
-        while True:
-            endpoint = self._pick(service_id, tried)
-            if endpoint is None:
-                raise self._exhausted(service_id, tried, last_error)
-            tried.add(endpoint)
-            remaining = deadline - perf_counter()
-            try:
-                return await self._call_one(endpoint, request, remaining, metadata)
-            except grpc.aio.AioRpcError as error:
-                if error.code() is grpc.StatusCode.UNAVAILABLE:
-                    endpoint.healthy = False  # the health loop re-admits it once it answers
-                    if not _never_connected(error):
-                        # it died holding this request: retrying could kill the next one too
-                        raise WorkerLost(
-                            f"worker {endpoint.address} of {service_id!r} went away during "
-                            "the call (its wrapper may have crashed the process); it is being "
-                            "restarted"
-                        ) from None
-                elif not _worker_full(error) or remaining <= 0:
-                    raise
-                last_error = error
+        retry_lost = service_id in self._settings.retry_on_worker_loss  # once, if opted in
+        ticket: Ticket | None = None
+        try:
+            while True:
+                endpoint = self._pick(service_id, tried)
+                queued = ticket is None and self.admission.waiting(service_id) > 0
+                if endpoint is None or queued:  # a newcomer does not pass those waiting
+                    if endpoint is None and not self._full(service_id, last_error):
+                        raise self._exhausted(service_id, tried, last_error)
+                    ticket = ticket or self.admission.ticket(service_id)
+                    await self._wait_for_room(service_id, ticket, tried, deadline)
+                    tried.clear()  # each worker may have room again
+                    continue
+                tried.add(endpoint)
+                remaining = deadline - perf_counter()
+                if remaining <= 0:  # spent on earlier tries or waiting: no worker is to blame
+                    raise DeadlineExceeded("no worker answered within the request deadline")
+                try:
+                    reply = await self._call_one(endpoint, request, remaining, metadata)
+                except grpc.aio.AioRpcError as error:
+                    reason = self._after_failure(endpoint, error, retry_lost, remaining)
+                    retry_lost = retry_lost and reason != "worker_lost"
+                    self._metrics.retries.labels(service_id, reason).inc()
+                    last_error = error
+                    continue
+                self.balancer.succeeded(endpoint)
+                return reply
+        finally:
+            if ticket is not None:
+                ticket.close()
+
+    def _after_failure(self, endpoint: Endpoint, error: grpc.aio.AioRpcError,
+                       retry_lost: bool, remaining: float) -> str:
+        """Why a failed call may go on to another worker (the retries metric's reason), or
+        the failure raised as the client's."""
+        code = error.code()
+        if code is grpc.StatusCode.UNAVAILABLE:
+            self._eject(endpoint, unreachable=True, why=error.details() or code.name)
+            if _never_connected(error):
+                return "unreachable"  # the request never left: it cannot have run
+            if retry_lost:
+                return "worker_lost"  # opted in: the ability is idempotent
+            # it died holding this request: the wrapper may have run (and acted), and
+            # retrying a request that crashes workers could kill the next one too
+            raise WorkerLost(
+                f"worker {endpoint.address} of {endpoint.service_id!r} went away during the "
+                "call (its wrapper may have crashed the process); it is being restarted"
+            ) from None
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED \
+                and aiges_code_from(error.trailing_metadata()) is None:
+            self._eject(endpoint, why="no answer within the deadline")  # N in a row eject
+            raise error
+        self.balancer.succeeded(endpoint)  # it answered, even if to refuse
+        if _worker_full(error) and remaining > 0:
+            return "worker_full"
+        raise error
+
+    def _eject(self, endpoint: Endpoint, *, why: str, unreachable: bool = False) -> None:
+        if not self.balancer.failed(endpoint, unreachable=unreachable):
+            return
+        log.warning("worker %s (%s) ejected for %.3g s: %s", endpoint.address,
+                    endpoint.service_id or "?", self.balancer.backoff_left(endpoint), why)
+        self._metrics.ejections.labels(endpoint.service_id, endpoint.address).inc()
+        self._publish_counts()
+
+    def _full(self, service_id: str, last_error: grpc.aio.AioRpcError | None) -> bool:
+        """Every worker is at its licence: the last one tried said so, or by our count."""
+        return ((last_error is not None and _worker_full(last_error))
+                or self.balancer.full(self._serving(service_id)))
+
+    async def _wait_for_room(self, service_id: str, ticket: Ticket, tried: set[Endpoint],
+                             deadline: float) -> None:
+        """Until a call on the pool ends (gateway.admission), or the 429 the client hears."""
+        try:
+            if not self.admission.enabled:
+                raise AllBusy(self._busy_message(service_id, tried),
+                              headers={"Retry-After": str(self._settings.retry_after_s)})
+            await ticket.wait(deadline)
+        except AllBusy as refused:
+            reason = refused.reason if isinstance(refused, (QueueFull, WaitedTooLong)) \
+                else "pool_full"
+            self._metrics.rejections.labels(service_id, reason).inc()
+            raise
+
+    def _busy_message(self, service_id: str, tried: set[Endpoint]) -> str:
+        told = f"{len(tried)} tried" if tried else (
+            f"all {len(self._serving(service_id))} busy with this gateway's calls")
+        return (f"every worker of {service_id!r} is at its licence ({told}); "
+                f"retry after {self._settings.retry_after_s} s")
 
     @contextlib.asynccontextmanager
     async def session(self, service_id: str) -> AsyncIterator[grpc.aio.StreamStreamCall]:
-        """A raw-bytes Session stream on one healthy worker of an ability (the same choice as
-        `call`), counted in its outstanding while open; cancelled on leaving if not ended, so
-        the worker destroys the session."""
+        """A raw-bytes Session stream on one worker of an ability (the same choice as `call`,
+        which passes over workers this gateway already fills), counted in its outstanding
+        while open; cancelled on leaving if not ended, so the worker destroys the session."""
         endpoint = self._pick(service_id, set())
         if endpoint is None:
+            if self._full(service_id, None):
+                self._metrics.rejections.labels(service_id, "pool_full").inc()
+                raise AllBusy(self._busy_message(service_id, set()),
+                              headers={"Retry-After": str(self._settings.retry_after_s)})
             raise self._exhausted(service_id, set(), None)
         call = endpoint.session_raw()
         endpoint.outstanding += 1
@@ -256,16 +342,13 @@ class Upstreams:
             yield call
         finally:
             endpoint.outstanding -= 1
+            self.admission.released(service_id)
             call.cancel()  # a no-op once the stream has ended
 
     def _exhausted(self, service_id: str, tried: set[Endpoint],
                    last_error: grpc.aio.AioRpcError | None) -> GatewayError:
-        """What the client hears when no worker could take the call."""
+        """What the client hears when no worker could take the call (none was full)."""
         retry_after = {"Retry-After": str(self._settings.retry_after_s)}
-        if last_error is not None and _worker_full(last_error):
-            return AllBusy(
-                f"every worker of {service_id!r} is at its licence ({len(tried)} tried); "
-                f"retry after {self._settings.retry_after_s} s", headers=retry_after)
         detail = f" (last tried: {last_error.details()})" if last_error is not None else ""
         return NoWorker(f"no worker of {service_id!r} is reachable right now{detail}",
                         headers=retry_after)
@@ -285,6 +368,7 @@ class Upstreams:
             raise
         finally:
             endpoint.outstanding -= 1
+            self.admission.released(endpoint.service_id)
             labels = (endpoint.service_id, endpoint.address)
             self._metrics.upstream_requests.labels(*labels, code).inc()
             self._metrics.upstream_duration.labels(*labels).observe(perf_counter() - started)
@@ -293,26 +377,30 @@ class Upstreams:
         return self._pools.get(service_id, [])
 
     def _pick(self, service_id: str, tried: set[Endpoint]) -> Endpoint | None:
-        """Power of two choices on outstanding requests (cheap, and avoids herding)."""
-        candidates = [e for e in self._serving(service_id) if e.healthy and e not in tried]
-        if len(candidates) <= 1:
-            return candidates[0] if candidates else None
-        first, second = random.sample(candidates, 2)
-        return first if first.outstanding <= second.outstanding else second
+        return self.balancer.pick(self._serving(service_id), tried)
 
     async def _probe_all(self) -> None:
         timeout = max(self._settings.health_interval_s, 1.0)
         await asyncio.gather(*(e.probe(timeout) for e in self.endpoints))
+        for endpoint in self.endpoints:
+            if self.balancer.probed(endpoint, endpoint.healthy):
+                log.info("worker %s (%s) re-admitted: its health probe answers SERVING",
+                         endpoint.address, endpoint.service_id)
+                self._metrics.readmissions.labels(endpoint.service_id, endpoint.address).inc()
         self._index_abilities()
 
     def _publish_counts(self) -> None:
-        """athena_gateway_endpoints by ability and state; 0 for abilities no endpoint has now."""
+        """athena_gateway_endpoints by ability and state (healthy, unhealthy, ejected: healthy
+        by its probe but left out after failed calls); 0 for abilities no endpoint has now."""
         counts: dict[tuple[str, str], int] = {}
         for endpoint in self.endpoints:
-            key = (endpoint.service_id, "healthy" if endpoint.healthy else "unhealthy")
+            state = ("ejected" if self.balancer.ejected(endpoint)
+                     else "healthy" if endpoint.healthy else "unhealthy")
+            key = (endpoint.service_id, state)
             counts[key] = counts.get(key, 0) + 1
         for service_id in {e.service_id for e in self.endpoints}:
-            self._published.update((service_id, s) for s in ("healthy", "unhealthy"))
+            self._published.update(
+                (service_id, s) for s in ("healthy", "unhealthy", "ejected"))
         for labels in self._published:
             self._metrics.endpoints.labels(*labels).set(counts.get(labels, 0))
 

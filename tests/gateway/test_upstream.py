@@ -12,6 +12,7 @@ from tests.inprocess import (
     Gateway,
     Worker,
     closed_port,
+    eventually,
     running_gateway,
     running_worker,
     text_request,
@@ -134,7 +135,7 @@ async def test_a_worker_gone_since_its_last_health_probe_is_passed_over_for_anot
         for _ in range(30):  # each tries `gone` first half the time: refused, it moves on
             status, _, body = await post_text(gw, "faulty")
             assert status == 200, body
-        assert not endpoint.healthy
+        assert gw.upstreams.balancer.ejected(endpoint)  # until a probe finds it again
         assert wrapper_calls(live) == 30
 
 
@@ -193,3 +194,25 @@ async def test_ready_only_while_every_ability_has_a_healthy_worker() -> None:
     assert status == 503
     assert {w["ability"]: w["healthy"] for w in body["workers"]} == {
         "faulty": True, "echo": False}
+
+
+async def test_with_a_wait_queue_a_call_to_a_full_pool_waits_then_succeeds() -> None:
+    async with running_worker(ASYNC, licence=1) as a, \
+            running_gateway([a.address], queue_size=4, queue_wait_s=10) as gateway:
+        async with holding(a):
+            waiting = asyncio.ensure_future(post_text(gateway, "variants", "waited"))
+            assert await eventually(lambda: gateway.upstreams.admission.waiting("variants") == 1)
+            assert not waiting.done()
+        status, _, body = await waiting  # the held call ended: its worker is free again
+        waited = gateway.metrics.registry.get_sample_value(
+            "athena_gateway_queue_wait_seconds_count", {"ability": "variants"})
+    assert (status, body["payload"]["result"]["text"]) == (200, "async:waited")
+    assert waited == 1
+
+
+async def test_a_full_pool_is_counted_as_a_rejection() -> None:
+    async with two_workers(ASYNC, licence=1) as (a, b, gateway), holding(a, b):
+        status, _, _ = await post_text(gateway, "variants")
+        rejected = gateway.metrics.registry.get_sample_value(
+            "athena_gateway_rejections_total", {"ability": "variants", "reason": "pool_full"})
+    assert (status, rejected) == (429, 1)
