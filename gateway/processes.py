@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own name for the folder
 _MAX_BACKOFF_S = 10.0
+_HEALTHY_S = 60.0  # a member that ran this long before it died starts its backoff over
 
 # the arguments of member i, given the ports it must bind and the ready file it must write
 Command = Callable[[int, int, int, Path], Sequence[str]]
@@ -77,7 +78,8 @@ class _Member:
     index: int
     ready_file: Path
     process: asyncio.subprocess.Process | None = None
-    restarts: int = 0
+    streak: int = 0  # restarts since it last ran _HEALTHY_S: the backoff's exponent
+    started: float = 0.0
 
 
 class GatewayGroup:
@@ -133,6 +135,7 @@ class GatewayGroup:
         member.process = process = await asyncio.create_subprocess_exec(
             *args, env=child_environment())
         loop = asyncio.get_running_loop()
+        member.started = loop.time()
         deadline = loop.time() + self._ready_timeout_s
         while not member.ready_file.exists():
             if process.returncode is not None:
@@ -157,12 +160,16 @@ class GatewayGroup:
                 task.cancel()
             for task in done:
                 member = waits[task]
+                if self._stopping:
+                    return
                 assert member.process is not None
                 _forget_gauges(member.process.pid)
-                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**member.restarts)
+                if asyncio.get_running_loop().time() - member.started > _HEALTHY_S:
+                    member.streak = 0
+                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**member.streak)
                 log.error("gateway process %d exited with code %s; restarting in %.1f s",
                           member.index, task.result(), backoff)
-                member.restarts += 1
+                member.streak += 1
                 self._restarts.inc()
                 await asyncio.sleep(backoff)
                 try:

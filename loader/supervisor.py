@@ -26,6 +26,7 @@ __all__ = ["PortInUse", "Supervisor", "WorkerFailed", "WorkerSpec", "worker_rest
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
+_HEALTHY_S = 60.0  # a worker that ran this long before it crashed starts its backoff over
 
 
 def worker_restarts() -> Counter:
@@ -66,6 +67,8 @@ class _Worker:
     service_id: str = ""
     process: asyncio.subprocess.Process | None = None
     restarts: int = field(default=0)
+    streak: int = 0  # restarts since it last ran _HEALTHY_S: the backoff's exponent
+    started: float = 0.0
 
     @property
     def address(self) -> str:
@@ -170,6 +173,7 @@ class Supervisor:
         if worker.spec.config:
             args += ["--config", worker.spec.config]
         worker.process = await asyncio.create_subprocess_exec(*args, env=child_environment())
+        worker.started = asyncio.get_running_loop().time()
         await self._await_ready(worker)
         info = json.loads(worker.ready_file.read_text())
         # a restarted worker binds the same ports, so the gateway's address list stays true
@@ -206,7 +210,10 @@ class Supervisor:
                 worker = waits[task]
                 if self._stopping:
                     return
-                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**worker.restarts)
+                if asyncio.get_running_loop().time() - worker.started > _HEALTHY_S:
+                    worker.streak = 0
+                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**worker.streak)
+                worker.streak += 1
                 log.error("worker %s#%d exited with code %s; restarting in %.1f s",
                           worker.service_id, worker.index, task.result(), backoff)
                 worker.restarts += 1
