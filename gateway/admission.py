@@ -111,16 +111,16 @@ class Ticket:
         `recheck_s` has passed). AllBusy if the queue is full, off, or the wait (at most
         `queue_wait_s` in all, and never past `deadline`, a monotonic time) is over."""
         a = self._admission
-        if self._started is None:
-            self._started = a._clock()
-        until = self._started + a.wait_s
-        if deadline is not None:
-            until = min(until, deadline)
         where = f"every worker of {self._ability!r} is at its licence"
         if not a.enabled:
             raise a._busy(QueueFull, where)
         if not self._again and len(self._queue.waiters) >= a.size:
             raise a._busy(QueueFull, f"{where} and its wait queue is full ({a.size} calls)")
+        if self._started is None:
+            self._started = a._clock()
+        until = self._started + a.wait_s
+        if deadline is not None:
+            until = min(until, deadline)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._again:
             self._queue.waiters.appendleft(waiter)

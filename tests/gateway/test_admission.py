@@ -177,3 +177,18 @@ async def test_queue_depth_and_wait_time_are_in_metrics() -> None:
     assert registry.get_sample_value("depth", {"ability": "x"}) == 0
     assert registry.get_sample_value("waited_seconds_count", {"ability": "x"}) == 1
     assert (registry.get_sample_value("waited_seconds_sum", {"ability": "x"}) or 0) >= 0.04
+
+
+async def test_a_call_refused_by_a_full_queue_is_not_counted_as_waiting() -> None:
+    registry = CollectorRegistry()
+    waited = Histogram("waited_seconds", "", ["ability"], registry=registry)
+    a = admission(size=1, waited=waited)
+    task = asyncio.create_task(a.ticket("x").wait())
+    await queued(a, "x", 1)
+    refused = a.ticket("x")
+    with pytest.raises(AllBusy):
+        await refused.wait()
+    refused.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert registry.get_sample_value("waited_seconds_count", {"ability": "x"}) is None
