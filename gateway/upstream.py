@@ -24,6 +24,7 @@ from gateway.errors import AllBusy, DeadlineExceeded, GatewayError, NoWorker, Wo
 from gateway.identity import claims_of
 from gateway.lifetimes import SessionLifetimes
 from gateway.metrics import GatewayMetrics
+from gateway.opening import ReopeningSession
 from gateway.settings import GatewaySettings
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
@@ -327,8 +328,10 @@ class Upstreams:
     @contextlib.asynccontextmanager
     async def session(self, service_id: str) -> AsyncIterator[grpc.aio.StreamStreamCall]:
         """A raw-bytes Session stream on one worker of an ability (the same choice as `call`,
-        which passes over workers this gateway already fills), counted in its outstanding
-        while open; cancelled on leaving if not ended, so the worker destroys the session."""
+        which passes over workers this gateway already fills; one that refuses the session
+        at its licence hands it to another, gateway.opening), counted in its worker's
+        outstanding while open; cancelled on leaving if not ended, so the worker destroys
+        the session."""
         endpoint = self._pick(service_id, set())
         if endpoint is None:
             if self._full(service_id, None):
@@ -336,12 +339,27 @@ class Upstreams:
                 raise AllBusy(self._busy_message(service_id, set()),
                               headers={"Retry-After": str(self._settings.retry_after_s)})
             raise self._exhausted(service_id, set(), None)
-        call = endpoint.session_raw()
+        tried = {endpoint}
+        holder = [endpoint]  # the worker the session is on now
+
+        async def reopen() -> grpc.aio.StreamStreamCall | None:
+            following = self._pick(service_id, tried)
+            if following is None:
+                self._metrics.rejections.labels(service_id, "pool_full").inc()
+                return None
+            tried.add(following)
+            self._metrics.retries.labels(service_id, "worker_full").inc()
+            holder[0].outstanding -= 1
+            following.outstanding += 1
+            holder[0] = following
+            return following.session_raw()
+
         endpoint.outstanding += 1
+        call = ReopeningSession(endpoint.session_raw(), reopen, self._settings.max_message_bytes)
         try:
             yield call
         finally:
-            endpoint.outstanding -= 1
+            holder[0].outstanding -= 1
             self.admission.released(service_id)
             call.cancel()  # a no-op once the stream has ended
 

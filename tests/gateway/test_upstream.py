@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
 
 from gateway.errors import AllBusy, NoWorker
+from loader.v1 import loader_pb2
 from tests.inprocess import (
     Gateway,
     Worker,
@@ -216,3 +218,51 @@ async def test_a_full_pool_is_counted_as_a_rejection() -> None:
         rejected = gateway.metrics.registry.get_sample_value(
             "athena_gateway_rejections_total", {"ability": "variants", "reason": "pool_full"})
     assert (status, rejected) == (429, 1)
+
+
+ECHO_STREAM = str(ABILITIES / "stream_echo" / "wrapper.py")
+
+
+def _ws_frame(text: str, status: int, first: bool = False) -> dict[str, object]:
+    body: dict[str, object] = {"payload": {"text": text_item(text) | {"status": status}}}
+    if first:
+        body["header"] = {"app_id": "test"}
+        body["parameter"] = {"stream_echo": {"result": {"encoding": "utf8"}}}
+    return body
+
+
+async def test_a_session_refused_at_a_workers_licence_is_opened_on_another() -> None:
+    async with two_workers(ECHO_STREAM, licence=1) as (a, b, gateway):
+        held = a.session()  # a's one licence slot, taken behind the gateway's back
+        await held.write(loader_pb2.CallRequest(sid="held", inputs=[
+            loader_pb2.Data(key="text", type=0, status=0, data=b"x")]))
+        assert await eventually(lambda: a.sessions is not None and a.sessions.in_use == 1)
+        texts = []
+        for _ in range(12):  # each picks `a` first about half the time: refused, then `b`
+            async with gateway.client.ws_connect("/v1/private/stream_echo") as ws:
+                for frame in (_ws_frame("a", 0, first=True), _ws_frame("b", 1),
+                              _ws_frame("c", 2)):
+                    await ws.send_json(frame)  # all at once: replayed in order on `b`
+                received = [json.loads(m.data) async for m in ws]
+                texts.append([r["payload"]["result"]["text"] if "payload" in r else r
+                              for r in received])
+        held.cancel()
+        moved = gateway.metrics.registry.get_sample_value(
+            "athena_gateway_retries_total", {"ability": "stream_echo", "reason": "worker_full"})
+        outstanding = [e.outstanding for e in gateway.upstreams.endpoints]
+    assert texts == [["A", "B", "C"]] * 12, texts
+    assert moved is not None and moved >= 1
+    assert outstanding == [0, 0]
+
+
+async def test_a_session_refused_by_every_worker_is_10110() -> None:
+    async with running_worker(ECHO_STREAM, licence=1) as a, running_gateway([a.address]) as gw:
+        held = a.session()
+        await held.write(loader_pb2.CallRequest(sid="held", inputs=[
+            loader_pb2.Data(key="text", type=0, status=0, data=b"x")]))
+        assert await eventually(lambda: a.sessions is not None and a.sessions.in_use == 1)
+        async with gw.client.ws_connect("/v1/private/stream_echo") as ws:
+            await ws.send_json(_ws_frame("a", 2, first=True))
+            received = [json.loads(m.data) async for m in ws]
+        held.cancel()
+    assert [r["header"]["code"] for r in received] == [10110]
