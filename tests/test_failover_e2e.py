@@ -39,6 +39,10 @@ class Cluster:
     workers: list[Loader]
     gateway: subprocess.Popen[bytes]
     base: str
+    log: Path  # the gateway's
+
+    def said(self, text: str) -> bool:
+        return text in self.log.read_text(errors="replace")
 
 
 @dataclass
@@ -71,16 +75,25 @@ def cluster(tmp: Path, workers: list[dict[str, str]], licence: int = 8,
             started.append((process, ready, log))
         loaders = [Loader(p, f"127.0.0.1:{wait_for_file(ready, p, log)['port']}")
                    for p, ready, log in started]
-        ready, log = tmp / "gateway.json", tmp / "gateway.log"
-        env = {"ATHENA_GATEWAY_HEALTH_INTERVAL_S": "0.2",
-               **{f"ATHENA_GATEWAY_{k.upper()}": v for k, v in gateway_env.items()}}
-        gateway = _start([ATHENA, "gateway", *(f"--worker={w.address}" for w in loaders),
-                          "--port", "0", "--grpc-port", "0", "--timeout-s", str(timeout_s),
-                          "--ready-file", str(ready)], log, env)
-        stack.callback(_end, gateway)
-        base = f"http://127.0.0.1:{wait_for_file(ready, gateway, log)['http_port']}"
-        asyncio.run(_all_healthy(base, len(loaders)))
-        yield Cluster(loaders, gateway, base)
+        gateway, base, log = _gateway(stack, tmp, [w.address for w in loaders], timeout_s,
+                                      gateway_env)
+        yield Cluster(loaders, gateway, base, log)
+
+
+def _gateway(stack: ExitStack, tmp: Path, addresses: list[str], timeout_s: float,
+             settings: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`athena gateway` in front of `addresses` (settings: [gateway] keys, as environment),
+    once it has found every worker healthy; its base URL and log."""
+    ready, log = tmp / "gateway.json", tmp / "gateway.log"
+    env = {"ATHENA_GATEWAY_HEALTH_INTERVAL_S": "0.2",
+           **{f"ATHENA_GATEWAY_{k.upper()}": v for k, v in settings.items()}}
+    gateway = _start([ATHENA, "gateway", *(f"--worker={address}" for address in addresses),
+                      "--port", "0", "--grpc-port", "0", "--timeout-s", str(timeout_s),
+                      "--ready-file", str(ready)], log, env)
+    stack.callback(_end, gateway)
+    base = f"http://127.0.0.1:{wait_for_file(ready, gateway, log)['http_port']}"
+    asyncio.run(_all_healthy(base, len(addresses)))
+    return gateway, base, log
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
@@ -138,7 +151,7 @@ async def load(base: str, clients: int, seconds: float, events: dict[float, Any]
 
 
 async def gateway_metric(base: str, name: str) -> float:
-    """The sum of a gateway metric's samples whose exposition line starts with `name`."""
+    """The sum of the samples (at base/metrics) whose exposition line starts with `name`."""
     async with aiohttp.ClientSession() as client, client.get(base + "/metrics") as response:
         text = await response.text()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
@@ -154,16 +167,45 @@ def test_kill_9_of_a_worker_under_load_fails_only_the_calls_it_held(tmp_path: Pa
         a, b = c.workers
         results = asyncio.run(load(c.base, 8, 4.0, {1.5: kill(a, signal.SIGKILL)}))
         ejected = asyncio.run(gateway_metric(c.base, "athena_gateway_ejections_total"))
+        logged = c.said(f"worker {a.address} (paced) ejected for 1 s")
     lost = [r for r in results if r.status != 200]
     print(f"kill -9: {len(results)} calls, {len(lost)} lost "
           f"({Counter((r.status, r.code) for r in lost)}), "
           f"slowest {max(r.took for r in results):.2f} s")
     assert {(r.status, r.code) for r in lost} <= {(502, 10109)}
     assert 1 <= len(lost) <= 8  # at most the licence of the one killed
-    assert all(r.started < 1.5 < r.started + r.took for r in lost)  # held at the kill
+    assert all(r.started < 1.6 and r.started + r.took > 1.5 for r in lost)  # held at the kill
     assert all(r.status == 200 and r.pid == b.pid for r in results if r.started > 1.7)
     assert max(r.took for r in results) < 5  # none hung
-    assert ejected >= 1
+    assert ejected >= 1 and logged
+
+
+def test_a_worker_killed_under_a_supervisor_is_restarted_and_taken_back(tmp_path: Path) -> None:
+    ready, log = tmp_path / "loader.json", tmp_path / "loader.log"
+    with ExitStack() as stack:
+        supervisor = _start([ATHENA, "loader", str(PACED), "--workers", "2", "--licence", "8",
+                             "--ready-file", str(ready)], log, {"PACED_SECONDS": "0.2"})
+        stack.callback(_end, supervisor)
+        info = wait_for_file(ready, supervisor, log)
+        a, b = info["workers"]
+        _, base, _ = _gateway(stack, tmp_path, [a["address"], b["address"]], 30, {})
+        results = asyncio.run(load(base, 8, 7.0, {1.5: lambda: os.kill(a["pid"], signal.SIGKILL)}))
+        restarted = next(w for w in wait_for_file(ready, supervisor, log)["workers"]
+                         if w["address"] == a["address"])
+        restarts = asyncio.run(gateway_metric(
+            f"http://127.0.0.1:{info['metrics_port']}",
+            'athena_supervisor_worker_restarts_total{ability="paced"}'))
+        readmitted = asyncio.run(gateway_metric(base, "athena_gateway_readmissions_total"))
+    lost = [r for r in results if r.status != 200]
+    back = [r for r in results if r.pid == restarted["pid"]]
+    print(f"kill -9 under a supervisor: {len(results)} calls, {len(lost)} lost "
+          f"({Counter((r.status, r.code) for r in lost)}); restarted as pid "
+          f"{restarted['pid']}, its first call started {min(r.started for r in back):.2f} s in,"
+          f" {len(back)} calls on it")
+    assert {(r.status, r.code) for r in lost} <= {(502, 10109)}
+    assert all(r.started < 1.6 for r in lost)
+    assert restarted["pid"] != a["pid"] and back  # the same address, a new process, calls
+    assert (restarts, readmitted) == (1, 1)
 
 
 def test_retry_on_worker_loss_makes_the_calls_a_killed_worker_held_succeed(
@@ -185,6 +227,9 @@ def test_a_frozen_worker_is_passed_over_within_seconds_and_readmitted_when_it_re
         a, b = c.workers
         results = asyncio.run(load(c.base, 4, 9.0, {1.0: kill(a, signal.SIGSTOP),
                                                    5.0: kill(a, signal.SIGCONT)}))
+        # its health probe (every 0.2 s, 1 s to answer) found it frozen, then back
+        health = [c.said(f"worker {a.address} (paced) is now {state}")
+                  for state in ("unhealthy", "healthy")]
     failed = [r for r in results if r.status != 200]
     frozen = [r for r in results if 3.0 < r.started < 5.0]
     after = [r for r in results if r.started > 7.0]
@@ -198,6 +243,7 @@ def test_a_frozen_worker_is_passed_over_within_seconds_and_readmitted_when_it_re
     assert any(r.pid == a.pid for r in after)  # SIGCONT: it takes calls again
     assert all(r.status == 200 for r in after)
     assert max(r.took for r in results) < 5  # the deadline (2 s) ends a frozen call
+    assert health == [True, True]
 
 
 def test_a_fast_worker_takes_most_calls_from_a_slow_one(tmp_path: Path) -> None:
