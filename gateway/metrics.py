@@ -50,7 +50,8 @@ class GatewayMetrics:
             ["ability", "endpoint"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.endpoints = Gauge(
-            "athena_gateway_endpoints", "Workers known per ability, by health",
+            "athena_gateway_endpoints", "Workers known per ability, by state (healthy, "
+            "unhealthy, ejected: healthy by its probe but left out after failed calls)",
             ["ability", "state"], registry=r,
         )
         self.dns_resolutions = Counter(

@@ -249,6 +249,9 @@ class Upstreams:
                     tried.clear()  # each worker may have room again
                     continue
                 tried.add(endpoint)
+                if ticket is not None:
+                    # out of the queue with a worker found: the next may find one too
+                    self.admission.released(service_id)
                 remaining = deadline - perf_counter()
                 if remaining <= 0:  # spent on earlier tries or waiting: no worker is to blame
                     raise DeadlineExceeded("no worker answered within the request deadline")
