@@ -6,10 +6,13 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import grpc
 import pytest
 
+from gateway.edge import start_edge
 from gateway.errors import AllBusy, NoWorker
 from loader.v1 import loader_pb2
+from loader.v1.wire import ABILITY_METADATA, SESSION_METHOD
 from tests.inprocess import (
     Gateway,
     Worker,
@@ -223,6 +226,11 @@ async def test_a_full_pool_is_counted_as_a_rejection() -> None:
 ECHO_STREAM = str(ABILITIES / "stream_echo" / "wrapper.py")
 
 
+def _data(text: str, status: int) -> loader_pb2.Data:
+    return loader_pb2.Data(key="text", type=0, status=status,  # type: ignore[arg-type]
+                           data=text.encode())
+
+
 def _ws_frame(text: str, status: int, first: bool = False) -> dict[str, object]:
     body: dict[str, object] = {"payload": {"text": text_item(text) | {"status": status}}}
     if first:
@@ -234,8 +242,7 @@ def _ws_frame(text: str, status: int, first: bool = False) -> dict[str, object]:
 async def test_a_session_refused_at_a_workers_licence_is_opened_on_another() -> None:
     async with two_workers(ECHO_STREAM, licence=1) as (a, b, gateway):
         held = a.session()  # a's one licence slot, taken behind the gateway's back
-        await held.write(loader_pb2.CallRequest(sid="held", inputs=[
-            loader_pb2.Data(key="text", type=0, status=0, data=b"x")]))
+        await held.write(loader_pb2.CallRequest(sid="held", inputs=[_data("x", 0)]))
         assert await eventually(lambda: a.sessions is not None and a.sessions.in_use == 1)
         texts = []
         for _ in range(12):  # each picks `a` first about half the time: refused, then `b`
@@ -258,11 +265,43 @@ async def test_a_session_refused_at_a_workers_licence_is_opened_on_another() -> 
 async def test_a_session_refused_by_every_worker_is_10110() -> None:
     async with running_worker(ECHO_STREAM, licence=1) as a, running_gateway([a.address]) as gw:
         held = a.session()
-        await held.write(loader_pb2.CallRequest(sid="held", inputs=[
-            loader_pb2.Data(key="text", type=0, status=0, data=b"x")]))
+        await held.write(loader_pb2.CallRequest(sid="held", inputs=[_data("x", 0)]))
         assert await eventually(lambda: a.sessions is not None and a.sessions.in_use == 1)
         async with gw.client.ws_connect("/v1/private/stream_echo") as ws:
             await ws.send_json(_ws_frame("a", 2, first=True))
             received = [json.loads(m.data) async for m in ws]
         held.cancel()
     assert [r["header"]["code"] for r in received] == [10110]
+
+
+async def test_a_grpc_session_refused_at_a_workers_licence_is_opened_on_another() -> None:
+    async with two_workers(ECHO_STREAM, licence=1) as (a, b, gateway):
+        server, port, _ = await start_edge(gateway.upstreams, gateway.settings, gateway.metrics)
+        held = a.session()
+        await held.write(loader_pb2.CallRequest(sid="held", inputs=[_data("x", 0)]))
+        assert await eventually(lambda: a.sessions is not None and a.sessions.in_use == 1)
+        results = []
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                open_session = channel.stream_stream(
+                    SESSION_METHOD,
+                    request_serializer=loader_pb2.CallRequest.SerializeToString,
+                    response_deserializer=loader_pb2.CallResponse.FromString)
+                for _ in range(12):
+                    call = open_session(metadata=[(ABILITY_METADATA, "stream_echo")],
+                                        timeout=10)
+                    await call.write(loader_pb2.CallRequest(
+                        accepts=[loader_pb2.Accept(key="result", attrs={"encoding": "utf8"})],
+                        inputs=[_data("a", 0)]))
+                    await call.write(loader_pb2.CallRequest(inputs=[_data("b", 1)]))
+                    await call.write(loader_pb2.CallRequest(inputs=[_data("c", 2)]))
+                    await call.done_writing()
+                    replies = [r.outputs[0].data async for r in call]
+                    results.append((await call.code(), replies))
+        finally:
+            held.cancel()
+            await server.stop(None)
+        moved = gateway.metrics.registry.get_sample_value(
+            "athena_gateway_retries_total", {"ability": "stream_echo", "reason": "worker_full"})
+    assert results == [(grpc.StatusCode.OK, [b"A", b"B", b"C"])] * 12
+    assert moved is not None and moved >= 1
