@@ -327,3 +327,38 @@ def test_with_a_wait_queue_calls_to_a_full_pool_wait_then_succeed(tmp_path: Path
     assert [(r.status, r.code) for r in refused] == [(429, 10110)] * 2
     assert all(r.took < 0.5 for r in refused)
     assert (waited, full) == (4, 2)
+
+
+def test_sigterm_of_a_worker_under_load_cuts_no_call(tmp_path: Path) -> None:
+    with cluster(tmp_path, [{"PACED_SECONDS": "0.2"}] * 2) as c:
+        a, b = c.workers
+        results = asyncio.run(load(c.base, 8, 4.0, {1.5: kill(a, signal.SIGTERM)}))
+        drained = a.process.wait(15)
+    failed = [r for r in results if r.status != 200]
+    on_a = [r for r in results if r.pid == a.pid]
+    print(f"SIGTERM of a worker: {len(results)} calls, {len(failed)} failed, "
+          f"{len(on_a)} answered by it, the last {max(r.started + r.took for r in on_a):.2f} s in")
+    assert failed == [], Counter((r.status, r.code) for r in failed)
+    assert drained == 0
+    assert any(r.started > 1.5 and r.pid == b.pid for r in results)
+
+
+def test_sigterm_of_the_gateway_under_load_cuts_no_call_in_flight(tmp_path: Path) -> None:
+    with cluster(tmp_path, [{"PACED_SECONDS": "1.0"}] * 2) as c:
+        signalled = 1.5
+
+        async def run() -> list[Result]:
+            timeout = aiohttp.ClientTimeout(total=15)
+            began = time.monotonic()
+            async with aiohttp.ClientSession(timeout=timeout) as client:
+                calls = [asyncio.ensure_future(call(client, c.base, began)) for _ in range(8)]
+                await asyncio.sleep(signalled)
+                c.gateway.send_signal(signal.SIGTERM)
+                return await asyncio.gather(*calls)
+
+        results = asyncio.run(run())
+        stopped = c.gateway.wait(15)
+    print(f"SIGTERM of the gateway: {[(r.status, round(r.took, 2)) for r in results]}")
+    assert [r.status for r in results] == [200] * 8  # every call in flight at the signal ends
+    assert all(r.took > 0.9 for r in results)
+    assert stopped == 0
