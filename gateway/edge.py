@@ -20,7 +20,7 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from gateway.errors import GatewayError, GatewayFault, NotFound, WorkerLost
+from gateway.errors import GatewayError, GatewayFault, NotFound, NoWorker, WorkerLost
 from gateway.metrics import GatewayMetrics, SessionMeter
 from gateway.sessions import end_reason
 from gateway.settings import GatewaySettings
@@ -62,6 +62,9 @@ class _Edge:
             found = self._upstreams.by_service(str(wanted))
             if found is not None:
                 return found
+            if self._upstreams.known_service(str(wanted)) is not None:
+                raise NoWorker(f"ability {str(wanted)!r} has no worker serving it now (its "
+                               f"workers went away); retry after {self._settings.retry_after_s} s")
         elif len(abilities) == 1:
             return abilities[0]
         names = ", ".join(sorted(a.service_id for a in abilities)) or "none yet"

@@ -143,6 +143,11 @@ class Upstreams:
         """The ability once served at `path`, whether or not any worker serves it now."""
         return self._known_routes.get(path)
 
+    def known_service(self, service_id: str) -> loader_pb2.Ability | None:
+        """The ability once served as `service_id`, whether or not any worker serves it now."""
+        return next((a for a in self._known_routes.values() if a.service_id == service_id),
+                    None)
+
     def _follow(self, addresses: list[str]) -> list[Endpoint]:
         """Make the endpoints match `addresses`; returns the new ones (not probed yet)."""
         wanted = set(addresses)

@@ -17,9 +17,12 @@ import grpc
 import pytest
 
 from gateway.discovery import Discovery, Resolver, Target, parse_target
+from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from loader.config import ConfigError
+from loader.v1.status import aiges_code_from
+from loader.v1.wire import ABILITY_METADATA, CALL_METHOD
 from tests.inprocess import eventually, running_gateway, running_worker, wrapper_calls
 from tests.support import ROOT, aiges_body, text_item
 
@@ -253,6 +256,16 @@ async def test_a_known_ability_whose_last_worker_went_is_503_naming_it(tmp_path:
                 unknown = response.status
             gauge = gw.metrics.registry.get_sample_value(
                 "athena_gateway_endpoints", {"ability": "echo", "state": "healthy"})
+            edge, edge_port, _ = await start_edge(gw.upstreams, gw.settings, gw.metrics)
+            try:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{edge_port}") as channel:
+                    with pytest.raises(grpc.aio.AioRpcError) as over_grpc:
+                        await channel.unary_unary(CALL_METHOD)(
+                            b"", metadata=((ABILITY_METADATA, "echo"),), timeout=5)
+            finally:
+                await edge.stop(None)
+    assert over_grpc.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert aiges_code_from(over_grpc.value.trailing_metadata()) == 10503
     assert served == 200
     assert (status, body["header"]["code"], body["headers"]["Retry-After"]) == (503, 10503, "1")
     assert "ability 'echo' at /v1/private/echo has no worker serving it now" in (
