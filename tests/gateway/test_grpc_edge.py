@@ -237,8 +237,8 @@ async def test_session_past_the_session_timeout_is_deadline_exceeded_with_10114(
 async def test_session_for_an_unknown_ability_is_not_found(stream_worker: Worker) -> None:
     async with serving_edge(stream_worker.address) as edge:
         call = edge.session("nope")
-        await call.write(opening("a"))
         with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call.write(opening("a"))  # raises when the edge refused before it went out
             await call.read()
         assert caught.value.code() is grpc.StatusCode.NOT_FOUND
         assert aiges_code_from(caught.value.trailing_metadata()) == 10404
