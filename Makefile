@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WORKERS ?= 2
 NATIVE := $(wildcard native/*.cpp native/*.hpp native/CMakeLists.txt)
 
-.PHONY: setup run test proto lint prometheus browser dnsmasq bench
+.PHONY: setup run test proto lint prometheus browser dnsmasq tesseract bench
 
 $(STAMP): pyproject.toml $(NATIVE)
 	python3 -m venv $(VENV)
@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml $(NATIVE)
 setup: $(STAMP)
 
 # the example abilities on http://127.0.0.1:8080 (gRPC on :9090), with the music API's local fake
-run: setup
+run: setup tesseract
 	$(PY) wrappers/music/fake_api.py --port 8299 --access-key demo-key --access-secret demo-secret & fake=$$!; \
 	trap 'kill $$fake' EXIT INT TERM; \
 	$(VENV)/bin/athena serve wrappers/echo/wrapper.py wrappers/digits/wrapper.py \
-	    wrappers/music/wrapper.py wrappers/asr/wrapper.py --workers $(WORKERS)
+	    wrappers/music/wrapper.py wrappers/asr/wrapper.py wrappers/ocr/wrapper.py \
+	    --workers $(WORKERS)
 
 # the tests scrape metrics with a real Prometheus server: install it when it is missing
 prometheus:
@@ -44,7 +45,14 @@ dnsmasq:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends dnsmasq >/dev/null; }
 
-test: setup prometheus browser dnsmasq
+# the ocr ability runs Tesseract: Debian's program and its English data
+tesseract:
+	@tesseract --list-langs 2>/dev/null | grep -qx eng || { \
+	  echo "installing tesseract-ocr and tesseract-ocr-eng (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null; }
+
+test: setup prometheus browser dnsmasq tesseract
 	$(PY) -m pytest
 
 # regenerate loader/v1 from proto/ (the generated code is committed, never hand-edited; no
