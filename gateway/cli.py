@@ -35,6 +35,7 @@ _EXAMPLES = """examples:
   athena serve wrappers/echo/wrapper.py --workers 2
   athena call http://127.0.0.1:8080/v1/private/echo --text hello
   athena call grpc://127.0.0.1:9090 --ability echo --text hello
+  athena build wrappers/echo -t localhost/echo:1
 """
 
 
@@ -164,6 +165,18 @@ def _parser() -> argparse.ArgumentParser:
                       metavar="MS", help="with --stream, pause between frames; 0 sends each "
                                          "as soon as the server takes the last (default "
                                          "%(default)g: real time for the default frames)")
+
+    build = commands.add_parser(
+        "build", help="an OCI image (podman or docker) that serves a wrapper folder",
+        description="Build an image serving WRAPPER_FOLDER: the project, the folder's "
+                    "requirements.txt or env.yaml pip part, aiges.toml [build] apt packages; "
+                    "deploy/images/README.md has its ports, paths and user.")
+    build.add_argument("folder", type=Path, metavar="WRAPPER_FOLDER")
+    build.add_argument("-t", "--tag", required=True, metavar="NAME:TAG")
+    build.add_argument("--base", metavar="IMAGE", help="a Debian-based image with python3, "
+                       "pip and venv to build on (default: one made from the Debian mirror)")
+    build.add_argument("--serve", action="store_true",
+                       help="run `athena serve` (gateway + worker) instead of `athena loader`")
 
     new = commands.add_parser(
         "new", help="write a runnable wrapper folder NAME/ to start a new ability from",
@@ -350,10 +363,24 @@ def _call(args: argparse.Namespace) -> int:
                   Pacing(args.frame_bytes, args.interval_ms / 1000))
 
 
+def _build(args: argparse.Namespace) -> int:
+    from gateway.build import BuildError, build
+
+    try:
+        seconds = build(args.folder, args.tag, args.base, args.serve)
+    except BuildError as e:
+        print(f"athena build: {e}", file=sys.stderr)
+        return 2
+    print(f"built {args.tag} in {seconds:.0f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "new":
         return _new(args)
+    if args.command == "build":
+        return _build(args)
     if args.command == "loader" and (problem := _check_loader(args)):
         print(f"athena loader: {problem}", file=sys.stderr)
         return 2
