@@ -77,3 +77,17 @@ bench: setup
 	bash bench/peers/triton/setup.sh
 	bash bench/peers/mlserver/setup.sh
 	$(PY) -m bench $(BENCH_ARGS)
+
+# what `athena build` and the image test use: podman (runc as its runtime), buildah, umoci and
+# mmdebstrap (the base root filesystem from the Debian mirror; no registry needed)
+images-deps:
+	@command -v podman >/dev/null && command -v mmdebstrap >/dev/null && \
+	  command -v buildah >/dev/null && command -v umoci >/dev/null && test -x /usr/sbin/runc || { \
+	  echo "installing podman buildah mmdebstrap umoci runc (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends podman buildah mmdebstrap umoci runc \
+	    uidmap >/dev/null; }
+
+# builds wrappers/echo into images, runs them with podman and calls them (minutes when cold)
+image-test: setup images-deps
+	$(PY) -m pytest -m image tests/deploy/test_image.py
