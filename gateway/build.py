@@ -38,7 +38,9 @@ BUILD_BASE_IMAGE = "localhost/athena-base-dev:bookworm"  # + gcc, g++, cmake, py
 _ROOT = Path(__file__).resolve().parent.parent
 _CONTAINERFILE = _ROOT / "deploy" / "images" / "Containerfile"
 _PROJECT_FILES = ("pyproject.toml", "README.md", "native", "gateway", "loader")
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", ".venv", ".git", "build")
+# the project's local build outputs stay out; so do caches and venvs of the ability's folder
+_SKIP_PROJECT = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "build")
+_SKIP_ABILITY = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", ".git")
 _BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates")
 _DEV_PACKAGES = (*_BASE_PACKAGES, "gcc", "g++", "make", "cmake", "python3-dev")
 _DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
@@ -98,9 +100,10 @@ def _conda_pip(path: Path) -> list[str]:
         env = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise BuildError(f"{path}: not valid YAML: {e}") from None
+    dependencies = (env.get("dependencies") or []) if isinstance(env, dict) else []
     pip: list[str] = []
     conda_only: list[str] = []
-    for dep in env.get("dependencies") or [] if isinstance(env, dict) else []:
+    for dep in dependencies:
         if isinstance(dep, dict) and list(dep) == ["pip"]:
             pip += [str(p) for p in dep["pip"] or []]
         elif re.split(r"[=<>!~ \[]", str(dep).split("::")[-1])[0] not in ("python", "pip"):
@@ -176,11 +179,11 @@ def _context(recipe: Recipe, serve: bool, into: Path) -> None:
     for name in _PROJECT_FILES:
         source, target = _ROOT / name, into / "project" / name
         if source.is_dir():
-            shutil.copytree(source, target, ignore=_SKIP)
+            shutil.copytree(source, target, ignore=_SKIP_PROJECT)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    shutil.copytree(recipe.folder, into / "ability", ignore=_SKIP)
+    shutil.copytree(recipe.folder, into / "ability", ignore=_SKIP_ABILITY)
     (into / "requirements.txt").write_text(recipe.requirements)
     (into / "apt.txt").write_text("\n".join(recipe.apt))
     # the host's trust store, so pip in the build trusts whatever the host does (a proxy's CA)
