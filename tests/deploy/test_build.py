@@ -80,6 +80,12 @@ def test_recipe_of_echo_needs_nothing_extra() -> None:
     assert (recipe.requirements, recipe.apt) == ("", ())
 
 
+def test_recipe_of_ocr_brings_tesseract_and_its_python_packages() -> None:
+    recipe = read_recipe(ECHO.parent / "ocr")
+    assert recipe.apt == ("tesseract-ocr", "tesseract-ocr-eng")
+    assert "pytesseract" in recipe.requirements and "pillow" in recipe.requirements
+
+
 def test_a_bad_env_yaml_is_an_error_naming_the_file(tmp_path: Path) -> None:
     folder = ability(tmp_path, env_yaml="dependencies: [pip\n")
     with pytest.raises(BuildError, match=r"env\.yaml: not valid YAML"):
