@@ -4,7 +4,9 @@ Minutes on a fresh machine (the base images come from the Debian mirror): `make 
 """
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -47,10 +49,12 @@ def images() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def container(image: str, *ports: int) -> Iterator[tuple[str, dict[int, int]]]:
-    """The image running detached, each port published on a loopback port podman chooses."""
+def container(image: str, *ports: int, options: tuple[str, ...] = (),
+              command: tuple[str, ...] = ()) -> Iterator[tuple[str, dict[int, int]]]:
+    """The image running detached, each port published on a loopback port podman chooses
+    (with `options` such as --network=host, and `command` replacing the image's)."""
     published = [f"--publish=127.0.0.1::{port}" for port in ports]
-    started = podman("run", "-d", *LIMITS, *published, image)
+    started = podman("run", "-d", *LIMITS, *published, *options, image, *command)
     assert started.returncode == 0, started.stderr
     cid = started.stdout.strip()
     try:
@@ -124,3 +128,33 @@ def test_an_unknown_apt_package_fails_naming_it_and_tags_nothing(images: dict[st
     assert built.returncode == 2
     assert "Debian has no package athena-no-such-package" in built.stderr
     assert podman("image", "exists", tag).returncode == 1
+
+
+def test_a_gateway_container_finds_worker_containers_by_address(images: dict[str, str]) -> None:
+    """The deploy shape without Kubernetes: the same image as two workers and as the gateway
+    (its command replaced, as a pod's args do), the gateway given the workers' addresses."""
+    with container(images["worker"], WORKER_PORT, METRICS_PORT) as (first, a), \
+            container(images["worker"], WORKER_PORT, METRICS_PORT) as (second, b):
+        for cid, ports in ((first, a), (second, b)):
+            wait_http(f"http://127.0.0.1:{ports[METRICS_PORT]}/readyz", cid)
+        http, grpc_port = free_port(), free_port()
+        command = ("gateway", "--host", "127.0.0.1", "--port", str(http), "--grpc-port",
+                   str(grpc_port), "--worker", f"127.0.0.1:{a[WORKER_PORT]}",
+                   "--worker", f"127.0.0.1:{b[WORKER_PORT]}")
+        with container(images["worker"], options=("--network=host",), command=command) as (
+                gateway, _):
+            wait_http(f"http://127.0.0.1:{http}/readyz", gateway)
+            url = f"http://127.0.0.1:{http}/v1/private/echo"
+            for _ in range(4):
+                called = athena("call", url, "--text", "gateway in a container", timeout=60)
+                assert "text: gateway in a container" in called.stdout, (
+                    called.stderr + podman("logs", gateway).stderr)
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=5) as reply:
+                workers = json.loads(reply.read())["workers"]
+    assert [w["healthy"] for w in workers] == [True, True]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
