@@ -28,7 +28,9 @@ def make_app(settings: GatewaySettings, metrics: GatewayMetrics, upstreams: Upst
              ) -> web.Application:
     # one byte over the limit and aiohttp stops reading: we answer 413 without buffering it all
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[error_middleware])
+                          middlewares=[error_middleware],
+                          # gateway/body.py decodes gzip and deflate within max_body_mb
+                          handler_args={"auto_decompress": False})
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[UPSTREAMS] = upstreams

@@ -4,18 +4,22 @@
     ├── BadRequest               400   INVALID_ARGUMENT     10163, 10000, 10001 or 10107
     ├── NotFound                 404   NOT_FOUND            10404
     ├── MethodNotAllowed         405   UNIMPLEMENTED        10163
+    ├── BodyTimeout              408   DEADLINE_EXCEEDED    10408  the body stopped arriving
     ├── TooLarge                 413   RESOURCE_EXHAUSTED   10413
+    ├── UnsupportedEncoding      415   INVALID_ARGUMENT     10415  a Content-Encoding not decoded
     ├── AllBusy                  429   RESOURCE_EXHAUSTED   10110  every worker at its licence
     ├── AbilityFailed            500   INTERNAL             the worker's code (wrapper, output)
     ├── GatewayFault             500   INTERNAL             10500  a bug here, never the wrapper's
     ├── WorkerLost               502   UNAVAILABLE          10109  the worker died holding the call
     ├── NoWorker                 503   UNAVAILABLE          10503
     ├── ShuttingDown             503   UNAVAILABLE          10503  sessions ended by shutdown
+    ├── BodiesInFlight           503   UNAVAILABLE          10503  bodies being received at the cap
     └── DeadlineExceeded         504   DEADLINE_EXCEEDED    10102
 
 The HTTP routes and the public gRPC edge read these attributes; nothing else maps. A worker's
 own gRPC status reaches gRPC clients untouched, and HTTP clients through `from_worker`, which
-picks the class for it.
+picks the class for it. An error whose `close` is set is sent with the connection closed after
+it: the rest of a body the gateway stopped reading is not waited for.
 """
 from __future__ import annotations
 
@@ -25,9 +29,9 @@ from loader.v1.codes import Code
 from loader.v1.status import aiges_code_from, to_rpc_status
 
 __all__ = [
-    "AbilityFailed", "AllBusy", "BadRequest", "DeadlineExceeded", "GatewayError", "GatewayFault",
-    "MethodNotAllowed", "NoWorker", "NotFound", "ShuttingDown", "TooLarge", "WorkerLost",
-    "from_worker",
+    "AbilityFailed", "AllBusy", "BadRequest", "BodiesInFlight", "BodyTimeout", "DeadlineExceeded",
+    "GatewayError", "GatewayFault", "MethodNotAllowed", "NoWorker", "NotFound", "ShuttingDown",
+    "TooLarge", "UnsupportedEncoding", "WorkerLost", "from_worker",
 ]
 
 
@@ -35,13 +39,15 @@ class GatewayError(Exception):
     http_status = 500
     grpc_status = grpc.StatusCode.INTERNAL
     default_code: int = Code.GATEWAY_FAULT
+    closes = False  # close the connection after the answer (HTTP)
 
     def __init__(self, message: str, code: int | None = None, *,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, close: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = self.default_code if code is None else code
         self.headers = headers or {}
+        self.close = self.closes if close is None else close
 
     def rpc_status(self) -> grpc.Status:
         return to_rpc_status(self.grpc_status, self.code, self.message)
@@ -65,10 +71,25 @@ class MethodNotAllowed(GatewayError):
     default_code = Code.REQUEST_JSON
 
 
+class BodyTimeout(GatewayError):
+    """The request body stopped arriving before its end: the connection is closed after."""
+
+    http_status = 408
+    grpc_status = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_code = Code.BODY_TIMEOUT
+    closes = True
+
+
 class TooLarge(GatewayError):
     http_status = 413
     grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_code = Code.BODY_TOO_LARGE
+
+
+class UnsupportedEncoding(GatewayError):
+    http_status = 415
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
+    default_code = Code.BODY_ENCODING
 
 
 class AllBusy(GatewayError):
@@ -105,6 +126,13 @@ class NoWorker(GatewayError):
 
 class ShuttingDown(NoWorker):
     """The gateway is stopping: the sessions it still holds are ended with this."""
+
+
+class BodiesInFlight(NoWorker):
+    """The bodies this gateway process is receiving already add up to its cap: refused before
+    a byte of this one is read, and the connection closed."""
+
+    closes = True
 
 
 class DeadlineExceeded(GatewayError):

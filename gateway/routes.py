@@ -12,6 +12,7 @@ from aiohttp import web
 from athena_codec import JSONError, parse_request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.body import BodyBudget, as_utf8, read_body
 from gateway.docs import DOCS_PATHS, Docs
 from gateway.errors import (
     BadRequest,
@@ -20,7 +21,6 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
     NoWorker,
-    TooLarge,
     from_worker,
 )
 from gateway.events import one_event, serve_events, serves_sessions, wants_events, whole_as
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", GatewaySettings)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
+BODIES = web.AppKey("bodies", BodyBudget)  # the memory promised to bodies being received
 # per request: the ability an ability route resolved to (set by the middleware), and the sid
 ABILITY = web.RequestKey("ability", loader_pb2.Ability)
 SID = web.RequestKey("sid", str)
@@ -78,6 +79,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             error_body(error.code, error.message, request.get(SID, "")),
             status=error.http_status, headers=error.headers,
         )
+        if error.close:
+            await _close_after(request, response)
     except web.HTTPException as error:  # aiohttp's own refusals carry an HTTP status only
         code = Code.ROUTE_NOT_FOUND if error.status == 404 else Code.REQUEST_JSON
         response = web.json_response(error_body(code, error.reason), status=error.status)
@@ -93,44 +96,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-async def _read_body(request: web.Request) -> bytes | bytearray:
-    limit = request.app[SETTINGS].max_body_bytes
-    length = request.content_length
-    if length is not None and length > limit:
-        raise TooLarge(f"request body is {length} bytes; the limit is {limit}")
-    if length is None:
-        try:
-            # chunked: aiohttp gathers it (copies: into a bytearray, then into bytes)
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise TooLarge(f"request body exceeds the {limit}-byte limit") from None
-    # readchunk, not readany: readany joins whatever chunks are buffered (a copy)
-    first, _ = await request.content.readchunk()
-    if len(first) == length:
-        return first  # it came in one piece: parse it where it is
-    # copy: the one the gateway keeps, of aiohttp's chunks into one buffer the parser can read
-    body = bytearray(length)
-    filled = len(first)
-    with memoryview(body) as view:
-        view[:filled] = first
-        while filled < length:
-            chunk, _ = await request.content.readchunk()
-            if not chunk or filled + len(chunk) > length:
-                break
-            view[filled:filled + len(chunk)] = chunk
-            filled += len(chunk)
-    if filled != length:
-        raise BadRequest(f"request body ended after {filled} of its {length} bytes",
-                         Code.BODY_NOT_JSON)
-    return body
+async def _close_after(request: web.Request, response: web.StreamResponse) -> None:
+    """Send the answer, then close the connection at once: aiohttp would otherwise wait up
+    to 10 s (lingering) for the rest of a body nobody will read."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
 
 
 async def _read_json(request: web.Request) -> object:
-    body = await _read_body(request)
+    body = await read_body(request, request.app[SETTINGS], request.app[BODIES])
     request.app[METRICS].payload_bytes.labels("in").inc(len(body))
     try:
         # no copy of the payloads: their base64 stays in body, as Base64Spans
-        return parse_request(body)
+        return parse_request(as_utf8(body))
     except JSONError as e:
         raise BadRequest(f"request body is not JSON: {e}", Code.BODY_NOT_JSON) from None
 
@@ -241,6 +222,7 @@ async def abilities(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[BODIES] = BodyBudget(app[SETTINGS].max_bodies_in_flight_bytes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

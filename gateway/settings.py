@@ -58,6 +58,10 @@ class GatewaySettings:
     grpc_port: int = setting(9090, "gateway.grpc_port", port_number)
     max_body_mb: int = setting(96, "gateway.max_body_mb", positive_int)
     max_message_mb: int = setting(128, "gateway.max_message_mb", positive_int)
+    # the declared lengths of the bodies being received at once; None: 4 x max_body_mb
+    max_bodies_in_flight_mb: int | None = setting(None, "gateway.max_bodies_in_flight_mb",
+                                                  positive_int)
+    body_timeout_s: float = setting(30.0, "gateway.body_timeout_s", _positive_seconds)
     timeout_s: float = setting(30.0, "gateway.timeout_s", float)
     header_pass: tuple[str, ...] = setting(("app_id", "uid"), "aiges.headerPass", _names)
     health_interval_s: float = setting(1.0, "gateway.health_interval_s", float)
@@ -77,6 +81,12 @@ class GatewaySettings:
     @property
     def max_body_bytes(self) -> int:
         return self.max_body_mb * MIB
+
+    @property
+    def max_bodies_in_flight_bytes(self) -> int:
+        """Never below one body of the largest size, which would otherwise always be 503."""
+        budget = self.max_bodies_in_flight_mb or 4 * self.max_body_mb
+        return max(budget, self.max_body_mb) * MIB
 
     @property
     def max_message_bytes(self) -> int:

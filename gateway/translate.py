@@ -109,12 +109,60 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str], *,
         except BadRequest:
             _raise_if_not_base64(inputs)  # an earlier item's bad base64 is the first error
             raise
-    return Call(_encode(sid, params, inputs, accepts), accepts)
+    try:
+        return Call(_encode(sid, params, inputs, accepts), accepts)
+    except UnicodeEncodeError:  # the wire's strings are UTF-8: a lone surrogate has none
+        raise _not_unicode(header_pass, params, inputs, accepts) from None
 
 
 def _accept(key: str, attrs: Mapping[str, Any]) -> Accept:
     flat = {k: _scalar(v) for k, v in attrs.items() if not isinstance(v, (Mapping, list))}
+    # never sent to the worker, but echoed into the reply's UTF-8
+    for name, value in flat.items():
+        if not (_encodes(name) and _encodes(value)):
+            where = f"attribute key {name!r}" if not _encodes(name) else f"attribute {name!r}"
+            raise _lone_surrogate(f"parameter {key!r}: {where}")
     return key, infer_type(attrs), flat
+
+
+def _encodes(text: str) -> bool:
+    """Whether `text` has a UTF-8 form: every str does but one holding a lone surrogate
+    (\\ud800, which JSON's \\u escapes can write)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_unicode(header_pass: Sequence[str], params: Mapping[str, str],
+                 inputs: list[_Input], accepts: list[Accept]) -> BadRequest:
+    """Error path only: the first string encode_call could not write, named."""
+    for key, value in params.items():
+        field = "header field" if key in header_pass else "parameter"
+        if not _encodes(key):
+            return _lone_surrogate(f"{field} key {key!r}")
+        if not _encodes(value):
+            return _lone_surrogate(f"{field} {key!r}")
+    for key, _, _ in accepts:
+        if not _encodes(key):
+            return _lone_surrogate(f"parameter key {key!r}")
+    for name, _, _, desc, _ in inputs:
+        if not _encodes(name):
+            return _lone_surrogate(f"payload key {name!r}")
+        for attr, value in desc.items():
+            if not _encodes(attr):
+                return _lone_surrogate(f"payload {name!r}: attribute key {attr!r}")
+            if not _encodes(value):
+                return _lone_surrogate(f"payload {name!r}: attribute {attr!r}")
+    return _lone_surrogate("a string of the request")
+
+
+def _lone_surrogate(where: str) -> BadRequest:
+    return BadRequest(f"{where} is not Unicode text: it holds a lone surrogate (such as "
+                      "\\ud800), which has no UTF-8 form", Code.REQUEST_CONVERSION)
 
 
 def _encode(sid: str, params: dict[str, str], inputs: list[_Input], accepts: list[Accept]

@@ -21,7 +21,9 @@ class Code(IntEnum):
     REQUEST_JSON = 10163
     ROUTE_NOT_FOUND = 10404
     # Ours: AIGES has no code for these; chosen to echo the HTTP status they travel with.
+    BODY_TIMEOUT = 10408  # the request body did not arrive within [gateway] body_timeout_s
     BODY_TOO_LARGE = 10413
+    BODY_ENCODING = 10415  # a Content-Encoding the gateway does not decode (gzip, deflate do)
     GATEWAY_FAULT = 10500  # a fault in the gateway itself, never reported as the wrapper's
     NO_WORKER = 10503
     WRAPPER_INIT = 10901
