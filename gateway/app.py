@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.registry import Collector
 
+from gateway.auth import AUTH, Authenticator, auth_middleware
 from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
 from gateway.processes import aggregated_registry, multiprocess_dir, process_responses
@@ -34,6 +35,9 @@ def make_app(settings: GatewaySettings, metrics: GatewayMetrics, upstreams: Upst
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[UPSTREAMS] = upstreams
+    # inside error_middleware, so a refusal is measured and sent as an AIGES error body
+    app.middlewares.append(auth_middleware)
+    app[AUTH] = Authenticator(settings, metrics)
     add_routes(app)
     return app
 
@@ -77,7 +81,7 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
                        reuse_port=group_index is not None)
     await site.start()
     http_port = int(runner.addresses[0][1])  # the port really bound (0 asks for any)
-    edge, grpc_port, health = await start_edge(upstreams, settings, metrics)
+    edge, grpc_port, health = await start_edge(upstreams, settings, metrics, app[AUTH])
     for ability in upstreams.abilities():
         log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,
                  ability.route)

@@ -20,6 +20,7 @@ from time import perf_counter
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from gateway.auth import Authenticator
 from gateway.errors import GatewayError, GatewayFault, NotFound, NoWorker, WorkerLost
 from gateway.metrics import GatewayMetrics, SessionMeter
 from gateway.sessions import end_reason
@@ -35,10 +36,11 @@ log = logging.getLogger(__name__)
 
 class _Edge:
     def __init__(self, upstreams: Upstreams, settings: GatewaySettings,
-                 metrics: GatewayMetrics) -> None:
+                 metrics: GatewayMetrics, auth: Authenticator) -> None:
         self._upstreams = upstreams
         self._settings = settings
         self._metrics = metrics
+        self._auth = auth
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -55,8 +57,12 @@ class _Edge:
             },
         )
 
-    def _ability(self, context: grpc.aio.ServicerContext) -> loader_pb2.Ability:
-        wanted = dict(context.invocation_metadata() or ()).get(ABILITY_METADATA)
+    def _ability(self, context: grpc.aio.ServicerContext, method: str) -> loader_pb2.Ability:
+        """The ability the call is for, once its credentials are accepted."""
+        metadata = {str(k): str(v) for k, v in context.invocation_metadata() or ()}
+        if self._auth.enabled:
+            self._auth.check("grpc", metadata, f"POST /{SERVICE}/{method} HTTP/2")
+        wanted = metadata.get(ABILITY_METADATA)
         abilities = self._upstreams.abilities()
         if wanted:
             found = self._upstreams.by_service(str(wanted))
@@ -74,7 +80,7 @@ class _Edge:
         started = perf_counter()
         code = "OK"
         try:
-            ability = self._ability(context)
+            ability = self._ability(context, "Call")
             remaining = context.time_remaining()
             timeout = self._settings.timeout_s if remaining is None else remaining
             return await self._upstreams.call(ability.service_id, request, timeout)
@@ -97,7 +103,7 @@ class _Edge:
                        context: grpc.aio.ServicerContext) -> loader_pb2.Ability:
         code = "OK"
         try:
-            return self._ability(context)
+            return self._ability(context, "Describe")
         except Exception as error:
             failure = _as_gateway_error(error)
             code = failure.grpc_status.name
@@ -111,7 +117,7 @@ class _Edge:
         started = perf_counter()
         code = "OK"
         try:
-            ability = self._ability(context)
+            ability = self._ability(context, "Session")
             with self._metrics.session(ability.service_id, "grpc") as meter:
                 await self._metered_session(ability.service_id, requests, context, meter)
         except grpc.aio.AioRpcError as error:
@@ -205,10 +211,13 @@ def _as_gateway_error(error: Exception) -> GatewayError:
 
 
 async def start_edge(
-    upstreams: Upstreams, settings: GatewaySettings, metrics: GatewayMetrics
+    upstreams: Upstreams, settings: GatewaySettings, metrics: GatewayMetrics,
+    auth: Authenticator | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """`auth`: the HTTP app's, so both share key reloads and the replay cache."""
+    auth = auth or Authenticator(settings, metrics)
     server = grpc.aio.server(options=message_options(settings.max_message_bytes))
-    server.add_generic_rpc_handlers((_Edge(upstreams, settings, metrics).handler(),))
+    server.add_generic_rpc_handlers((_Edge(upstreams, settings, metrics, auth).handler(),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")

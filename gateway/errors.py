@@ -2,6 +2,8 @@
 
     GatewayError                 HTTP  gRPC                 code
     ├── BadRequest               400   INVALID_ARGUMENT     10163, 10000, 10001 or 10107
+    ├── Unauthenticated          401   UNAUTHENTICATED      10401  no credentials, or malformed
+    ├── Forbidden                403   PERMISSION_DENIED    10403  credentials not accepted
     ├── NotFound                 404   NOT_FOUND            10404
     ├── MethodNotAllowed         405   UNIMPLEMENTED        10163
     ├── BodyTimeout              408   DEADLINE_EXCEEDED    10408  the body stopped arriving
@@ -30,8 +32,9 @@ from loader.v1.status import aiges_code_from, to_rpc_status
 
 __all__ = [
     "AbilityFailed", "AllBusy", "BadRequest", "BodiesInFlight", "BodyTimeout", "DeadlineExceeded",
-    "GatewayError", "GatewayFault", "MethodNotAllowed", "NoWorker", "NotFound", "ShuttingDown",
-    "TooLarge", "UnsupportedEncoding", "WorkerLost", "from_worker",
+    "Forbidden", "GatewayError", "GatewayFault", "MethodNotAllowed", "NoWorker", "NotFound",
+    "ShuttingDown", "TooLarge", "Unauthenticated", "UnsupportedEncoding", "WorkerLost",
+    "from_worker",
 ]
 
 
@@ -57,6 +60,31 @@ class BadRequest(GatewayError):
     http_status = 400
     grpc_status = grpc.StatusCode.INVALID_ARGUMENT
     default_code = Code.REQUEST_JSON
+
+
+class Unauthenticated(GatewayError):
+    """No credentials, or malformed ones; `reason` is for metrics and the log, never the
+    client."""
+
+    http_status = 401
+    grpc_status = grpc.StatusCode.UNAUTHENTICATED
+    default_code = Code.AUTH_REQUIRED
+
+    def __init__(self, message: str, *, reason: str = "missing") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Forbidden(GatewayError):
+    """Credentials sent but not accepted (unknown key, wrong or expired signature, replay)."""
+
+    http_status = 403
+    grpc_status = grpc.StatusCode.PERMISSION_DENIED
+    default_code = Code.AUTH_REFUSED
+
+    def __init__(self, message: str, *, reason: str = "refused") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NotFound(GatewayError):

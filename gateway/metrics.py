@@ -114,13 +114,18 @@ class GatewayMetrics:
             "Session frames from clients (in) and results to them (out)",
             ["ability", "direction"], registry=r,
         )
+        self.auth_failures = Counter(
+            "athena_gateway_auth_failures", "Requests refused by authentication, by transport "
+            "(http, grpc) and reason (missing, malformed, unknown_key, bad_signature, expired, "
+            "replay)", ["transport", "reason"], registry=r,
+        )
         for metric in (self.http_requests, self.http_duration, self.http_in_flight,
                        self.grpc_requests, self.grpc_duration, self.upstream_requests,
                        self.upstream_duration, self.payload_bytes, self.sessions,
                        self.session_duration, self.session_ends, self.session_frames,
                        self.dns_resolutions, self.endpoints_added, self.endpoints_removed,
                        self.ejections, self.readmissions, self.retries, self.rejections,
-                       self.queue_depth, self.queue_wait):
+                       self.queue_depth, self.queue_wait, self.auth_failures):
             remember_children(metric)
 
     def session(self, ability: str, transport: str) -> SessionMeter:

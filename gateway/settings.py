@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.discovery import parse_target
-from loader.config import Layers, port_number, positive_int, read_toml, setting
+from loader.config import Layers, boolean, port_number, positive_int, read_toml, setting
 
 __all__ = ["GatewaySettings"]
 
@@ -74,6 +74,12 @@ class GatewaySettings:
     # service ids whose calls are retried once on another worker when theirs died holding
     # them: only for idempotent abilities, since the wrapper may have run (and acted) already
     retry_on_worker_loss: tuple[str, ...] = setting((), "gateway.retry_on_worker_loss", _names)
+    # authentication (gateway/auth.py), off until keys are given
+    api_keys: tuple[str, ...] = setting((), "gateway.api_keys", _names)
+    api_keys_file: Path | None = setting(None, "gateway.api_keys_file", Path)
+    iflytek_keys_file: Path | None = setting(None, "gateway.iflytek_keys_file", Path)
+    signature_skew_s: float = setting(300.0, "gateway.signature_skew_s", _positive_seconds)
+    auth_admin_routes: bool = setting(False, "gateway.auth_admin_routes", boolean)
     ws_read_timeout_s: float = setting(15.0, "ws.readTimeout", float)
     ws_session_timeout_s: float = setting(180.0, "ws.sessionTimeout", float)
     ready_file: Path | None = None

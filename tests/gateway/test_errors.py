@@ -17,12 +17,14 @@ from gateway.errors import (
     BadRequest,
     BodyTimeout,
     DeadlineExceeded,
+    Forbidden,
     GatewayError,
     GatewayFault,
     MethodNotAllowed,
     NotFound,
     NoWorker,
     TooLarge,
+    Unauthenticated,
     UnsupportedEncoding,
     WorkerLost,
     from_worker,
@@ -156,6 +158,8 @@ def test_other_worker_statuses_map_by_their_status_and_code(
 
 _TABLE = {  # the table in gateway/errors.py's docstring
     BadRequest: (400, grpc.StatusCode.INVALID_ARGUMENT, 10163),
+    Unauthenticated: (401, grpc.StatusCode.UNAUTHENTICATED, 10401),
+    Forbidden: (403, grpc.StatusCode.PERMISSION_DENIED, 10403),
     NotFound: (404, grpc.StatusCode.NOT_FOUND, 10404),
     MethodNotAllowed: (405, grpc.StatusCode.UNIMPLEMENTED, 10163),
     BodyTimeout: (408, grpc.StatusCode.DEADLINE_EXCEEDED, 10408),
