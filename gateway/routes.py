@@ -2,6 +2,7 @@
 readiness and metrics."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -100,8 +101,9 @@ async def _close_after(request: web.Request, response: web.StreamResponse) -> No
     """Send the answer, then close the connection at once: aiohttp would otherwise wait up
     to 10 s (lingering) for the rest of a body nobody will read."""
     response.force_close()
-    await response.prepare(request)
-    await response.write_eof()
+    with contextlib.suppress(ConnectionError):  # the client may be gone already
+        await response.prepare(request)
+        await response.write_eof()
     if request.protocol is not None:
         request.protocol.force_close()
 

@@ -259,6 +259,70 @@ async def _eventually(condition: Callable[[], bool], within: float = 5.0) -> boo
     return condition()
 
 
+async def _send(gateway: Gateway, raw: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+    reader, writer = await _open(gateway.base)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            return await _answer(reader)
+    finally:
+        writer.close()
+
+
+def _chunked(body: bytes, piece: int = 64 * 1024) -> bytes:
+    parts = [b"%x\r\n%s\r\n" % (len(body[i:i + piece]), body[i:i + piece])
+             for i in range(0, len(body), piece)]
+    return _head(None) + b"".join(parts) + b"0\r\n\r\n"
+
+
+async def test_chunked_body_is_served_and_over_max_body_is_413(echo: Callable[..., Any]
+                                                               ) -> None:
+    async with echo(max_body_mb=1) as gateway:
+        status, _, reply = await _send(gateway, _chunked(json.dumps(good_body("chunks")).encode()))
+        assert status == 200 and reply["payload"]["text"]["text"] == "chunks", reply
+        status, _, reply = await _send(gateway, _chunked(b" " * (MIB + 1)))
+        assert (status, reply["header"]["code"]) == (413, 10413), reply
+        await assert_serves(gateway)
+
+
+async def test_chunked_body_whose_framing_breaks_mid_way_is_cut_with_408(
+        echo: Callable[..., Any]) -> None:
+    """aiohttp stops feeding a body whose framing broke without telling its reader: the body
+    timeout ends the wait."""
+    async with echo(body_timeout_s=0.5) as gateway:
+        reader, writer = await _open(gateway.base)
+        try:
+            writer.write(_head(None) + b"5\r\nhello\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)  # the handler is reading the body when the framing breaks
+            writer.write(b"zz\r\nhello\r\n0\r\n\r\n")
+            async with asyncio.timeout(5):
+                status, _, reply = await _answer(reader)
+            assert (status, reply["header"]["code"]) == (408, 10408), reply
+        finally:
+            writer.close()
+        await assert_serves(gateway)
+
+
+async def test_chunked_bodies_count_against_the_in_flight_budget_as_they_arrive(
+        echo: Callable[..., Any]) -> None:
+    async with echo(max_body_mb=2, max_bodies_in_flight_mb=2) as gateway:
+        budget = gateway.app[BODIES]
+        reader, writer = await _open(gateway.base)
+        try:
+            writer.write(_head(None) + b"%x\r\n%s\r\n" % (MIB, b" " * MIB))
+            await writer.drain()
+            assert await _eventually(lambda: budget.taken == MIB)
+            # a second body that would go over the 2 MiB
+            status, headers, reply = await _send(gateway, _head(MIB + 1))
+            assert (status, reply["header"]["code"]) == (503, 10503), reply
+        finally:
+            writer.close()
+        assert await _eventually(lambda: budget.taken == 0)
+        await assert_serves(gateway)
+
+
 def _rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -318,3 +382,20 @@ async def test_stalled_uploads_that_promise_50_mib_each_leave_the_gateway_proces
             for writer in connections:
                 writer.close()
             await asyncio.to_thread(stop, process)  # the worker it calls serves on this loop
+
+
+async def test_client_gone_mid_body_is_no_gateway_fault(echo: Callable[..., Any],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    async with echo() as gateway:
+        budget = gateway.app[BODIES]
+        _, writer = await _open(gateway.base)
+        writer.write(_head(1000) + b'{"header": {')
+        await writer.drain()
+        assert await _eventually(lambda: budget.taken == 1000)
+        writer.close()
+        assert await _eventually(lambda: budget.taken == 0)
+        await assert_serves(gateway)
+        samples = [s for metric in gateway.metrics.registry.collect() for s in metric.samples
+                   if s.name == "athena_gateway_http_requests_total"]
+        assert samples and all(s.labels["code"] != "500" for s in samples), samples
+        assert "unexpected gateway failure" not in caplog.text
