@@ -238,6 +238,9 @@ class _Session:
                 return json.loads(message.data)
             except ValueError as e:
                 raise BadRequest(f"frame is not JSON: {e}", Code.FRAME_JSON) from None
+            except RecursionError:
+                raise BadRequest("frame is nested too deeply to be an AIGES request",
+                                 Code.FRAME_JSON) from None
         if message.type is WSMsgType.BINARY:
             raise BadRequest("frames are AIGES JSON text, not binary", Code.FRAME_JSON)
         raise _ClientGone

@@ -152,3 +152,13 @@ async def test_a_get_without_upgrade_is_still_405() -> None:
         async with gateway.client.get(route) as response:
             assert response.status == 405
             assert (await response.json())["header"]["code"] == 10163
+
+
+async def test_a_frame_nested_past_any_json_parser_is_10160_not_a_gateway_fault() -> None:
+    async with echo_gateway() as (_, gateway, route):
+        async with gateway.client.ws_connect(route) as ws:
+            await ws.send_str("[" * 100_000)
+            received = await messages(ws)
+            assert ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+        assert received[-1]["header"]["code"] == 10160
+        assert "nested too deeply" in received[-1]["header"]["message"]
