@@ -4,6 +4,11 @@ A wrapper with only wrapperOnceExecAsync is called on a wrapper thread with a us
 call's own; the call then waits for the wrapper's `callback(resp, usrTag)` (from any thread,
 naming that usrTag or the sid) until the deadline, holding its licence slot meanwhile.
 
+A call whose deadline passes or whose client cancels is abandoned: its licence slot comes back
+at once (see loader.licence for the bound on abandoned calls still running), it is counted in
+athena_loader_abandoned_calls_total{reason}, and the wrapper, which cannot be interrupted, can
+see it through `cancelled()` and stop early.
+
 It also keeps the start times the stuck-call watchdog reads. It knows no transport: the gRPC
 servicer parses and serialises around it, and the session engine sits beside it, sharing
 the licence: a worker's [fc] max bounds its calls and sessions together.
@@ -13,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import uuid
+from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
 
@@ -26,9 +33,19 @@ from loader.plugin import Plugin
 from loader.threads import WrapperThreads
 from loader.v1.codes import Code
 
-__all__ = ["OnceEngine"]
+__all__ = ["OnceEngine", "cancelled"]
 
 log = logging.getLogger(__name__)
+
+_cancel: ContextVar[threading.Event | None] = ContextVar("athena_cancel", default=None)
+
+
+def cancelled() -> bool:
+    """Inside a wrapperOnceExec call: whether its client has given up on it (deadline passed
+    or call cancelled). Nothing waits for its answer then; a long wrapper may check this
+    between steps and return early. False outside a call."""
+    event = _cancel.get()
+    return event is not None and event.is_set()
 
 
 class OnceEngine:
@@ -49,13 +66,20 @@ class OnceEngine:
         self._placement = Placement(inline_under_ms / 1000)
         self._in_flight = metrics.wrapper_in_flight.labels("once")
         self._duration = metrics.wrapper_duration.labels("once")
+        self._abandoned = metrics.abandoned_calls
+        metrics.abandoned_running.set_function(lambda: licence.abandoned)
         if self._by_callback:
             install_hook()
 
     @property
     def in_use(self) -> int:
-        """Licensed instances busy now (a call past its deadline keeps one until it returns)."""
+        """Licensed instances busy now (an abandoned call gives its one back at once)."""
         return self._licence.in_use
+
+    @property
+    def abandoned_running(self) -> int:
+        """Calls given up on whose wrapper has not returned yet."""
+        return self._licence.abandoned
 
     def longest_running_s(self) -> float:
         """How long the oldest wrapper call still running has been at it (0 when idle).
@@ -76,14 +100,22 @@ class OnceEngine:
             return self._run_inline(params, data, usr_tag, pers_id)
         self._in_flight.inc()
         started = perf_counter()
-        future: asyncio.Future[Any] = (
-            asyncio.ensure_future(self._once(params, data, usr_tag, pers_id)) if self._is_async
-            else self._threads.run(functools.partial(self._timed, params, data, usr_tag, pers_id))
-        )
+        event = threading.Event()
+        abandoned = False
+        if self._is_async:
+            token = _cancel.set(event)  # the task copies this context as it is created
+            future: asyncio.Future[Any] = asyncio.ensure_future(
+                self._once(params, data, usr_tag, pers_id))
+            _cancel.reset(token)
+        else:
+            future = self._threads.run(
+                functools.partial(self._timed, event, params, data, usr_tag, pers_id))
 
         def finished(_: asyncio.Future[Any]) -> None:
-            # the instance is busy until the wrapper really returns, even after a timeout
-            self._licence.give_back()
+            if abandoned:
+                self._licence.abandoned_returned()
+            else:
+                self._licence.give_back()
             self._started.pop(future, None)
             self._in_flight.dec()
             self._duration.observe(perf_counter() - started)
@@ -93,17 +125,26 @@ class OnceEngine:
         try:
             return await _outcome(future, timeout)
         except TimeoutError:
-            if self._is_async:
-                future.cancel()
+            abandoned = self._give_up(future, event, "deadline")
             raise CallTimeout(
                 f"wrapperOnceExec did not answer within the {timeout:.3g} s deadline"
             ) from None
         except asyncio.CancelledError:
-            if self._is_async:
-                future.cancel()
+            abandoned = self._give_up(future, event, "cancelled")
             raise
         except Exception as e:
             raise _failed(e) from None
+
+    def _give_up(self, future: asyncio.Future[Any], event: threading.Event, reason: str) -> bool:
+        """The client is gone: tell the wrapper, and hand the slot back now unless the call is
+        a coroutine (cancelled, it hands it back itself) or too many are abandoned already.
+        Whether the slot was handed back."""
+        self._abandoned.labels(reason).inc()
+        event.set()
+        if self._is_async:
+            future.cancel()
+            return False
+        return not future.done() and self._licence.abandon()
 
     async def _run_by_callback(self, params: dict[str, str], data: Any, usr_tag: str,
                                pers_id: int, timeout: float | None) -> Any:
@@ -126,6 +167,7 @@ class OnceEngine:
             try:
                 code = await _outcome(call, timeout)
             except TimeoutError:
+                self._abandoned.labels("deadline").inc()
                 raise CallTimeout(f"wrapperOnceExecAsync did not return within the "
                                   f"{timeout:.3g} s deadline") from None
             except Exception as e:
@@ -138,6 +180,7 @@ class OnceEngine:
             try:
                 return await _outcome(result, remaining)
             except TimeoutError:
+                self._abandoned.labels("deadline").inc()
                 raise CallTimeout(
                     f"wrapperOnceExecAsync's callback(resp, usrTag={tag!r}) did not come within "
                     f"the {timeout:.3g} s deadline") from None
@@ -149,13 +192,15 @@ class OnceEngine:
             self._in_flight.dec()
             self._duration.observe(perf_counter() - started)
 
-    def _timed(self, *args: Any) -> Any:
+    def _timed(self, event: threading.Event, *args: Any) -> Any:
         """The call itself, timed where it runs: waiting for a thread under load is not the
         wrapper's time, and counting it would keep a busy worker off the inline path."""
         started = perf_counter()
+        token = _cancel.set(event)
         try:
             return self._once(*args)
         finally:
+            _cancel.reset(token)
             self._placement.record(perf_counter() - started)
 
     def _run_inline(self, *args: Any) -> Any:

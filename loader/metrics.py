@@ -55,7 +55,17 @@ class LoaderMetrics:
             "Sessions ended, by reason (completed, client_gone, timeout, error, shutdown)",
             ["reason"], registry=r,
         )
+        self.abandoned_calls = Counter(
+            "athena_loader_abandoned_calls",
+            "Calls whose client gave up while the wrapper ran, by reason (deadline, cancelled)",
+            ["reason"], registry=r,
+        )
+        self.abandoned_running = Gauge(
+            "athena_loader_abandoned_running",
+            "Abandoned calls whose wrapper has not returned yet (outside the licence)",
+            registry=r,
+        )
         for metric in (self.grpc_requests, self.grpc_duration, self.wrapper_calls,
                        self.wrapper_duration, self.wrapper_in_flight, self.payload_bytes,
-                       self.session_frames, self.session_ends):
+                       self.session_frames, self.session_ends, self.abandoned_calls):
             remember_children(metric)

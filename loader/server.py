@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -19,17 +20,21 @@ from loader.metrics import LoaderMetrics
 from loader.plugin import Plugin
 from loader.probe import start_probe
 from loader.process import stop_event, write_ready_file
+from loader.recycle import EXIT_RECYCLE, Recycler
 from loader.servicer import LoaderServicer
 from loader.sessions import SessionEngine
 from loader.settings import LoaderSettings
 from loader.threads import WrapperThreads
 from loader.v1.wire import SERVICE, message_options
 
-__all__ = ["EXIT_STUCK", "Worker", "assemble", "run", "serve"]
+__all__ = ["EXIT_RECYCLE", "EXIT_STUCK", "Worker", "assemble", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
 EXIT_STUCK = 70  # EX_SOFTWARE
+# a worker over its recycling limit stays up, NOT_SERVING, this long before it stops taking
+# calls: the gateway's health checks (every [gateway] health_interval_s, 1 s) see it go first
+_RECYCLE_DRAIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,20 @@ class Worker:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
+    servicer: LoaderServicer
+    licence: Licence
 
     async def start(self) -> None:
         await self.server.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
-    async def drain(self, grace_s: float | None) -> None:
-        """Health turns NOT_SERVING at once, then calls and sessions in flight get `grace_s`
-        to finish; sessions still open then end with their wrapperDestroy."""
+    async def drain(self, grace_s: float | None, notice_s: float = 0.0) -> None:
+        """Health turns NOT_SERVING at once; calls keep being taken for `notice_s` (while
+        balancers see it), then calls and sessions in flight get `grace_s` to finish;
+        sessions still open then end with their wrapperDestroy."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if notice_s > 0:
+            await asyncio.sleep(notice_s)
         if self.sessions is not None:
             self.sessions.stopping = True
         await self.server.stop(grace_s)
@@ -64,6 +74,14 @@ class Worker:
         """After drain: wrapper threads finish the call they are in, then wrapperFini runs."""
         self.threads.shutdown()
         self.plugin.fini()
+
+    def outstanding(self) -> dict[str, int]:
+        """The work really running now, for /readyz: licensed calls and sessions, and calls
+        given up on whose wrapper has not returned (they hold a thread, not a slot)."""
+        return {"in_use": self.licence.in_use, "licence": self.licence.limit,
+                "abandoned_running": self.licence.abandoned,
+                "sessions": len(self.sessions.open_sessions) if self.sessions else 0,
+                "served": self.servicer.served}
 
     def longest_running_s(self) -> float:
         return max(self.engine.longest_running_s() if self.engine is not None else 0.0,
@@ -81,8 +99,10 @@ def assemble(settings: LoaderSettings) -> Worker:
     plugin.init(dict(settings.wrapper_config))
     log.info("wrapper %s loaded as ability %r", settings.wrapper, plugin.service_id)
     metrics = LoaderMetrics()
-    threads = WrapperThreads(settings.licence)
-    licence = Licence(settings.licence)  # one for calls and sessions: [fc] max bounds both
+    # abandoned calls hold a thread each until their wrapper returns: room for them too
+    threads = WrapperThreads(settings.licence + max(settings.max_abandoned, 0))
+    # one for calls and sessions: [fc] max bounds both
+    licence = Licence(settings.licence, max(settings.max_abandoned, 0))
     metrics.licence.set(settings.licence)
     engine = None if plugin.once is None and plugin.once_by_callback is None else OnceEngine(
         plugin, licence, settings.inline_under_ms, metrics, threads)
@@ -95,15 +115,19 @@ def assemble(settings: LoaderSettings) -> Worker:
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    return Worker(plugin, metrics, threads, engine, sessions, server, health_servicer, port)
+    return Worker(plugin, metrics, threads, engine, sessions, server, health_servicer, port,
+                  servicer, licence)
 
 
-async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
+async def serve(settings: LoaderSettings, stop: asyncio.Event) -> bool:
+    """Serve until `stop` is set or the worker is over a recycling limit; True for the latter
+    (the caller exits with EXIT_RECYCLE)."""
     worker = assemble(settings)
     await worker.start()
     serving = True
     probe, metrics_port = await start_probe(
-        worker.metrics.registry, settings.host, settings.metrics_port, lambda: serving
+        worker.metrics.registry, settings.host, settings.metrics_port, lambda: serving,
+        worker.outstanding,
     )
     service_id = worker.plugin.service_id
     log.info("worker %d serving %r on %s:%d (metrics :%d)",
@@ -115,15 +139,35 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> None:
     threading.Thread(target=_exit_when_stuck,
                      args=(worker.longest_running_s, settings.stuck_after_s, stopped),
                      name="stuck-watchdog", daemon=True).start()
+    recycler = Recycler(settings)
+    watch = asyncio.create_task(_until_recycled(recycler, worker)) if recycler.enabled else None
+    waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+    if watch is not None:
+        waits.add(watch)
+    recycled = False
     try:
-        await stop.wait()
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        recycled = watch in done
     finally:
+        for task in waits:
+            task.cancel()
         stopped.set()
         serving = False
-        await worker.drain(settings.grace_s)
+        await worker.drain(settings.grace_s, _RECYCLE_DRAIN_S if recycled else 0.0)
         await probe.cleanup()
         worker.close()
-        log.info("worker %d stopped", os.getpid())
+        log.info("worker %d stopped%s", os.getpid(), " to be recycled" if recycled else "")
+    return recycled
+
+
+async def _until_recycled(recycler: Recycler, worker: Worker) -> None:
+    """Return once the worker is over a limit and may go (one sibling at a time)."""
+    while True:
+        await asyncio.sleep(0.1)
+        reason = recycler.over_limit(worker.servicer.served)
+        if reason is not None and recycler.claim():
+            log.info("worker %d %s: draining to be replaced", os.getpid(), reason)
+            return
 
 
 def _exit_when_stuck(longest_running_s: Callable[[], float], stuck_after_s: float,
@@ -142,10 +186,11 @@ def _exit_when_stuck(longest_running_s: Callable[[], float], stuck_after_s: floa
 def run(settings: LoaderSettings) -> None:
     settings = in_wrapper_folder(settings)
 
-    async def main() -> None:
-        await serve(settings, stop_event())
+    async def main() -> bool:
+        return await serve(settings, stop_event())
 
-    asyncio.run(main())
+    if asyncio.run(main()):
+        raise SystemExit(EXIT_RECYCLE)
 
 
 def in_wrapper_folder(settings: LoaderSettings) -> LoaderSettings:

@@ -20,7 +20,7 @@ from loader.outputs import checked_outputs
 from loader.plugin import Plugin
 from loader.session import Session
 from loader.sessions import SessionEngine
-from loader.settings import LoaderSettings
+from loader.settings import MIB, LoaderSettings
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
 from loader.v1.wire import SERVICE
@@ -30,6 +30,15 @@ __all__ = ["LoaderServicer"]
 log = logging.getLogger(__name__)
 
 _CONTINUE = 1  # a data status that needs an earlier frame
+
+
+def _size(data: Any) -> int:
+    if isinstance(data, str):
+        return len(data.encode())
+    try:
+        return memoryview(data).nbytes
+    except TypeError:
+        return 0
 
 
 class LoaderServicer:
@@ -45,6 +54,7 @@ class LoaderServicer:
         self._session_duration = metrics.grpc_duration.labels("Session")
         self._bytes_in = metrics.payload_bytes.labels("in")
         self._bytes_out = metrics.payload_bytes.labels("out")
+        self.served = 0  # calls and sessions answered: [loader] max_calls counts these
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -108,6 +118,7 @@ class LoaderServicer:
             grpc_code = "CANCELLED"
             raise
         finally:
+            self.served += 1
             self._calls.labels("Call", grpc_code).inc()
             self._call_duration.observe(perf_counter() - started)
 
@@ -125,7 +136,8 @@ class LoaderServicer:
             outputs = checked_outputs(
                 response, request.accepts, self._plugin.error_text, "wrapperOnceExec"
             )
-            return aiges_embed.serialize_response(sid, outputs, aiges_embed.DataOnce)
+            return self._fitting(outputs, aiges_embed.serialize_response(
+                sid, outputs, aiges_embed.DataOnce))
         except AigesError as error:
             code = error.code
             raise
@@ -134,6 +146,20 @@ class LoaderServicer:
             raise InvalidOutput(f"wrapper output cannot be sent: {e}") from None
         finally:
             self._metrics.wrapper_calls.labels("once", str(code)).inc()
+
+    def _fitting(self, outputs: list[Any], wire: bytes) -> bytes:
+        """`wire`, or InvalidOutput naming the largest output when the message is over this
+        worker's limit (grpc would refuse it with its own text, naming neither)."""
+        limit = self._settings.max_message_bytes
+        if len(wire) <= limit:
+            return wire
+        sizes = {str(getattr(o, "key", "?")): _size(getattr(o, "data", b"")) for o in outputs}
+        key = max(sizes, key=sizes.__getitem__)
+        raise InvalidOutput(
+            f"wrapper output {key!r} is {sizes[key]} bytes ({sizes[key] / MIB:.1f} MiB); the "
+            f"whole response is {len(wire)} bytes, over this worker's message limit of "
+            f"{self._settings.max_message_mb} MiB: raise [loader] max_message_mb (and "
+            f"[gateway] max_message_mb) to send it")
 
     def _parse(self, raw: bytes) -> tuple[Any, dict[str, str], str]:
         request = self._decode(raw)
@@ -167,6 +193,7 @@ class LoaderServicer:
             grpc_code = "CANCELLED"
             raise
         finally:
+            self.served += 1
             self._calls.labels("Session", grpc_code).inc()
             self._session_duration.observe(perf_counter() - started)
 
@@ -191,7 +218,7 @@ class LoaderServicer:
             while (response := await session.next()) is not None:
                 try:
                     outputs = checked_outputs(response, accepts, error_text, "wrapperRead")
-                    wire = aiges_embed.serialize_response(sid, outputs)
+                    wire = self._fitting(outputs, aiges_embed.serialize_response(sid, outputs))
                 except (TypeError, ValueError) as e:
                     raise InvalidOutput(f"wrapper output cannot be sent: {e}") from None
                 yield wire

@@ -42,6 +42,12 @@ class LoaderSettings:
     stuck_after_s: float = setting(300.0, "loader.stuck_after_s", float)
     # a sync wrapper call this short runs on the event loop instead of a thread (0: never)
     inline_under_ms: float = setting(0.5, "loader.inline_under_ms", float)
+    # calls given up on (deadline, cancel) whose wrapper thread runs on, carried beside [fc] max
+    max_abandoned: int = setting(4, "loader.max_abandoned", int)
+    # recycling: past this many calls and sessions, or this resident size, the worker drains
+    # and exits with code 75 for its supervisor to start a fresh one (0: never)
+    max_calls: int = setting(0, "loader.max_calls", int)
+    max_rss_mb: int = setting(0, "loader.max_rss_mb", int)
     ready_file: Path | None = None
 
     @property

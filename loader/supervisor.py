@@ -1,5 +1,8 @@
 """Supervisor: starts N worker processes per wrapper, restarts crashed ones, stops them all.
 
+A worker that exits with EXIT_RECYCLE (it was over [loader] max_calls or max_rss_mb and
+drained) is replaced at once, with no backoff, and counted as a recycle, not a restart.
+
 Each worker is a fresh interpreter (`python -m loader`), not a fork of this process, so no
 gRPC object of ours ever crosses into a worker (grpc/grpc#16001); this process creates none.
 """
@@ -13,15 +16,19 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import Counter
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from loader.process import child_environment
+from loader.recycle import EXIT_RECYCLE, LOCK_NAME
 
-__all__ = ["PortInUse", "Supervisor", "WorkerFailed", "WorkerSpec", "worker_restarts"]
+__all__ = ["PortInUse", "Supervisor", "WorkerExits", "WorkerFailed", "WorkerSpec",
+           "worker_restarts"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,29 @@ def worker_restarts() -> Counter:
     return Counter("athena_supervisor_worker_restarts",
                    "Workers restarted after they exited, by ability", ["ability"],
                    registry=None)
+
+
+def worker_recycles() -> Counter:
+    return Counter("athena_supervisor_worker_recycles",
+                   "Workers replaced after they drained at [loader] max_calls or max_rss_mb, "
+                   "by ability", ["ability"], registry=None)
+
+
+class WorkerExits(Collector):
+    """The restarts and recycles counters as one collector: what a /metrics registers."""
+
+    def __init__(self, restarts: Counter | None = None) -> None:
+        self.restarted = restarts if restarts is not None else worker_restarts()
+        self.recycled = worker_recycles()
+
+    def collect(self) -> Iterable[Metric]:
+        yield from self.restarted.collect()
+        yield from self.recycled.collect()
+
+    def show(self, ability: str) -> None:
+        """Both shown as 0 for an ability until its first exit."""
+        self.restarted.labels(ability)
+        self.recycled.labels(ability)
 
 
 class WorkerFailed(RuntimeError):
@@ -83,8 +113,9 @@ class Supervisor:
     """`port_base` pins the ports: worker k (counted across the specs, in order) serves gRPC
     on port_base + 2k and /metrics on port_base + 2k + 1. Without it each worker binds free
     ports on its first start; either way a restarted worker binds the ports it had.
-    `restarts` counts the restarts (default: a counter of its own); `on_restart` runs after
-    each restarted worker is serving again."""
+    `restarts` counts the restarts (default: a counter of its own) and, as a collector,
+    reports the recycles beside them; `on_restart` runs after each restarted or recycled
+    worker is serving again."""
 
     def __init__(self, specs: list[WorkerSpec], workers_each: int, ready_timeout_s: float = 120.0,
                  port_base: int | None = None, restarts: Counter | None = None):
@@ -93,6 +124,7 @@ class Supervisor:
             raise ValueError(f"port_base {port_base}: {count} workers need ports "
                              f"{port_base}..{port_base + 2 * count - 1}, within 1..65535")
         self._dir = Path(tempfile.mkdtemp(prefix="athena-workers-"))
+        (self._dir / LOCK_NAME).touch()  # its workers recycle one at a time (loader.recycle)
         self._workers = [
             _Worker(spec, i, self._dir / f"worker-{n}-{i}.json")
             for n, spec in enumerate(specs)
@@ -105,7 +137,7 @@ class Supervisor:
         self._ready_timeout_s = ready_timeout_s
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
-        self.restarts = restarts if restarts is not None else worker_restarts()
+        self.restarts = WorkerExits(restarts)
         self.on_restart: Callable[[], None] = lambda: None
 
     @property
@@ -179,7 +211,9 @@ class Supervisor:
         # a restarted worker binds the same ports, so the gateway's address list stays true
         worker.port, worker.metrics_port = info["port"], info["metrics_port"]
         worker.service_id = info["service_id"]
-        self.restarts.labels(worker.service_id)  # shown as 0 until the first restart
+        self.restarts.show(worker.service_id)  # 0 until the first restart or recycle
+        # serving again: the next sibling over its limit may recycle now
+        worker.ready_file.with_suffix(".recycling").unlink(missing_ok=True)
         log.info("worker %s#%d (pid %d) ready on %s", worker.service_id, worker.index,
                  info["pid"], worker.address)
 
@@ -210,6 +244,12 @@ class Supervisor:
                 worker = waits[task]
                 if self._stopping:
                     return
+                if task.result() == EXIT_RECYCLE:
+                    log.info("worker %s#%d drained at its recycling limit; replacing it",
+                             worker.service_id, worker.index)
+                    self.restarts.recycled.labels(worker.service_id).inc()
+                    await self._respawn(worker)
+                    continue
                 if asyncio.get_running_loop().time() - worker.started > _HEALTHY_S:
                     worker.streak = 0
                 backoff = min(_MAX_BACKOFF_S, 0.5 * 2**worker.streak)
@@ -217,10 +257,13 @@ class Supervisor:
                 log.error("worker %s#%d exited with code %s; restarting in %.1f s",
                           worker.service_id, worker.index, task.result(), backoff)
                 worker.restarts += 1
-                self.restarts.labels(worker.service_id).inc()
+                self.restarts.restarted.labels(worker.service_id).inc()
                 await asyncio.sleep(backoff)
-                try:
-                    await self._spawn(worker)
-                except WorkerFailed as e:
-                    log.error("%s", e)
-                self.on_restart()
+                await self._respawn(worker)
+
+    async def _respawn(self, worker: _Worker) -> None:
+        try:
+            await self._spawn(worker)
+        except WorkerFailed as e:
+            log.error("%s", e)
+        self.on_restart()

@@ -25,14 +25,16 @@ ECHO = str(ROOT / "wrappers" / "echo" / "wrapper.py")
 
 
 @asynccontextmanager
-async def engine_for(wrapper: str, licence: int = 4, inline_under_ms: float = 0.0
+async def engine_for(wrapper: str, licence: int = 4, inline_under_ms: float = 0.0,
+                     max_abandoned: int = 0
                      ) -> AsyncIterator[tuple[OnceEngine, LoaderMetrics]]:
     plugin = Plugin.load(wrapper)
     plugin.init({})
     metrics = LoaderMetrics()
-    threads = WrapperThreads(licence)
+    threads = WrapperThreads(licence + max_abandoned)
     try:
-        yield OnceEngine(plugin, Licence(licence), inline_under_ms, metrics, threads), metrics
+        yield OnceEngine(plugin, Licence(licence, max_abandoned), inline_under_ms, metrics,
+                         threads), metrics
     finally:
         threads.shutdown()
         plugin.fini()
@@ -85,21 +87,40 @@ async def test_a_call_over_the_licence_is_refused_at_once() -> None:
         assert output_text(await run(engine)) == "ok"
 
 
-async def test_a_call_past_its_deadline_times_out_but_keeps_its_instance_until_it_returns(
+async def test_a_call_past_its_deadline_times_out_and_gives_its_instance_back_at_once(
 ) -> None:
-    async with engine_for(FAULTY, licence=1) as (engine, metrics):
+    """The client has its answer (10102) and nothing waits for the wrapper's, so the slot is
+    free for the next call at once: the issue-12 rule (the slot used to be held until the
+    wrapper returned, so one hung call made every later call 429 until the watchdog). The
+    thread cannot be interrupted: the call is still running, counted outside the licence,
+    and the watchdog still sees it."""
+    async with engine_for(FAULTY, licence=1, max_abandoned=1) as (engine, metrics):
         with pytest.raises(CallTimeout) as late:
             await run(engine, timeout=0.1, mode="sleep", seconds="0.6")
         assert late.value.code == 10102 and "deadline" in late.value.message
-        assert engine.in_use == 1 and engine.longest_running_s() > 0
+        assert (engine.in_use, engine.abandoned_running) == (0, 1)
+        assert engine.longest_running_s() > 0
+        assert output_text(await run(engine)) == "ok"  # a second thread takes it meanwhile
+        while engine.abandoned_running:
+            await asyncio.sleep(0.02)
+        assert engine.longest_running_s() == 0.0
+        assert metrics.registry.get_sample_value(
+            "athena_loader_wrapper_in_flight", {"op": "once"}) == 0
+        assert metrics.registry.get_sample_value(
+            "athena_loader_abandoned_calls_total", {"reason": "deadline"}) == 1
+
+
+async def test_with_no_room_for_abandoned_calls_a_late_call_keeps_its_instance(
+) -> None:
+    async with engine_for(FAULTY, licence=1, max_abandoned=0) as (engine, _):
+        with pytest.raises(CallTimeout):
+            await run(engine, timeout=0.1, mode="sleep", seconds="0.4")
+        assert (engine.in_use, engine.abandoned_running) == (1, 0)
         with pytest.raises(Overloaded):
             await run(engine)
         while engine.in_use:
             await asyncio.sleep(0.02)
-        assert engine.longest_running_s() == 0.0
         assert output_text(await run(engine)) == "ok"
-        assert metrics.registry.get_sample_value(
-            "athena_loader_wrapper_in_flight", {"op": "once"}) == 0
 
 
 async def test_a_raising_wrapper_is_10909_naming_the_exception() -> None:

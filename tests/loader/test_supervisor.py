@@ -119,3 +119,34 @@ async def _serving(address: str) -> bool:
         return await health_of(address) == health_pb2.HealthCheckResponse.SERVING
     except grpc.aio.AioRpcError:
         return False  # not listening yet
+
+
+async def test_a_worker_over_max_calls_is_recycled_one_at_a_time_without_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both workers reach max_calls together; the second waits (serving) until the first's
+    replacement serves, so one of the two is serving throughout."""
+    monkeypatch.setenv("ATHENA_LOADER_MAX_CALLS", "3")
+    async with supervising(ECHO, 2) as (supervisor, seen):
+        first = pids(supervisor)
+        for address in supervisor.addresses:
+            for _ in range(3):
+                assert await echo(address, "x") == b"x"
+        statuses: list[bool] = []
+        registry = CollectorRegistry()
+        registry.register(supervisor.restarts)
+
+        def recycles() -> float:
+            return registry.get_sample_value("athena_supervisor_worker_recycles_total",
+                                             {"ability": "echo"}) or 0
+
+        deadline = asyncio.get_running_loop().time() + 60
+        while recycles() < 2:
+            assert asyncio.get_running_loop().time() < deadline, "not recycled within 60 s"
+            statuses.append(any([await _serving(a) for a in supervisor.addresses]))
+            await asyncio.sleep(0.05)
+        seen.update(pids(supervisor))
+        assert set(pids(supervisor)).isdisjoint(first)
+        assert all(statuses)  # never both draining at once
+        assert registry.get_sample_value("athena_supervisor_worker_restarts_total",
+                                         {"ability": "echo"}) == 0
