@@ -39,7 +39,13 @@ def make_app(settings: GatewaySettings, metrics: GatewayMetrics, upstreams: Upst
     app.middlewares.append(auth_middleware)
     app[AUTH] = Authenticator(settings, metrics)
     add_routes(app)
+    app.on_response_prepare.append(_plain_server_header)
     return app
+
+
+async def _plain_server_header(_: web.Request, response: web.StreamResponse) -> None:
+    """`Server: athena`, not aiohttp's default naming the Python and aiohttp versions."""
+    response.headers["Server"] = "athena"
 
 
 def _join_group(app: web.Application, metrics: GatewayMetrics, index: int) -> None:

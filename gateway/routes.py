@@ -58,6 +58,8 @@ def _route_label(request: web.Request) -> str:
     ability route's ability is kept on the request, so the handler need not look it up again."""
     if request.path in _FIXED_ROUTES:
         return request.path
+    if request.path.startswith("/readyz/"):
+        return "/readyz/{service_id}"
     ability = request.app[UPSTREAMS].by_route(request.path)
     if ability is None:
         return "unmatched"
@@ -200,12 +202,28 @@ async def readyz(request: web.Request) -> web.Response:
          "outstanding": e.outstanding}
         for e in upstreams.endpoints
     ]
-    ready = upstreams.ready()
+    ready = upstreams.ready(request.app[SETTINGS].ready_abilities)
+    abilities = {a.service_id: {"ready": upstreams.ability_ready(a.service_id)}
+                 for a in upstreams.abilities()}
     return web.json_response(
-        {"status": "ready" if ready else "not ready", "workers": workers,
-         "conflicts": upstreams.conflicts},
+        {"status": "ready" if ready else "not ready", "abilities": abilities,
+         "workers": workers, "conflicts": upstreams.conflicts},
         status=200 if ready else 503,
     )
+
+
+async def ability_readyz(request: web.Request) -> web.Response:
+    """One ability's readiness: 200 while a worker of it takes calls, 503 while none does,
+    404 for an ability never served here (a Kubernetes probe or a load balancer per route)."""
+    upstreams = request.app[UPSTREAMS]
+    service_id = request.match_info["service_id"]
+    known = upstreams.by_service(service_id) or upstreams.known_service(service_id)
+    if known is None:
+        served = ", ".join(sorted(a.service_id for a in upstreams.abilities())) or "none yet"
+        raise NotFound(f"no ability {service_id!r} is served here; served: {served}")
+    ready = upstreams.ability_ready(service_id)
+    return web.json_response({"ability": service_id, "status": "ready" if ready else
+                              "not ready"}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -227,6 +245,7 @@ def add_routes(app: web.Application) -> None:
     app[BODIES] = BodyBudget(app[SETTINGS].max_bodies_in_flight_bytes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/readyz/{service_id}", ability_readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/v1/abilities", abilities)
     # /openapi.json and /docs (Swagger UI); the document follows the abilities learned

@@ -80,6 +80,8 @@ class GatewaySettings:
     iflytek_keys_file: Path | None = setting(None, "gateway.iflytek_keys_file", Path)
     signature_skew_s: float = setting(300.0, "gateway.signature_skew_s", _positive_seconds)
     auth_admin_routes: bool = setting(False, "gateway.auth_admin_routes", boolean)
+    # /readyz is 200 when these abilities each have a worker; empty: when any ability has one
+    ready_abilities: tuple[str, ...] = setting((), "gateway.ready_abilities", _names)
     ws_read_timeout_s: float = setting(15.0, "ws.readTimeout", float)
     ws_session_timeout_s: float = setting(180.0, "ws.sessionTimeout", float)
     ready_file: Path | None = None

@@ -220,12 +220,17 @@ class Upstreams:
                 log.error("%s (serving the first claim, leaving the other out)", conflict)
         self.conflicts = claims.conflicts
 
-    def ready(self) -> bool:
-        abilities = self.abilities()
-        return bool(abilities) and all(
-            any(self.balancer.admitted(e) for e in self._serving(a.service_id))
-            for a in abilities
-        )
+    def ready(self, required: tuple[str, ...] = ()) -> bool:
+        """Whether the gateway can serve: every `required` ability has a worker taking calls,
+        or (none required) at least one ability does. A broken ability never takes the
+        healthy ones down with it."""
+        if required:
+            return all(self.ability_ready(service_id) for service_id in required)
+        return any(self.ability_ready(a.service_id) for a in self.abilities())
+
+    def ability_ready(self, service_id: str) -> bool:
+        """Whether a worker of `service_id` takes calls now (healthy and not ejected)."""
+        return any(self.balancer.admitted(e) for e in self._serving(service_id))
 
     async def call(
         self,

@@ -186,19 +186,29 @@ async def test_not_ready_without_any_ability_learned() -> None:
     assert (status, body["status"]) == (503, "not ready")
 
 
-async def test_ready_only_while_every_ability_has_a_healthy_worker() -> None:
+@pytest.mark.parametrize("required", [(), ("echo", "faulty")])
+async def test_a_broken_ability_never_takes_the_healthy_ones_down_unless_required(
+        required: tuple[str, ...]) -> None:
     async with running_worker(FAULTY) as faulty, running_worker(ECHO) as echo, \
-            running_gateway([faulty.address, echo.address], health_interval_s=0.05) as gw:
-        ready_with_both = gw.upstreams.ready()
+            running_gateway([faulty.address, echo.address], health_interval_s=0.05,
+                            ready_abilities=required) as gw:
+        ready_with_both = gw.upstreams.ready(required)
         await echo.stop()
-        while gw.upstreams.ready():  # until the health loop notices the echo worker is gone
+        while gw.upstreams.ability_ready("echo"):  # until the health loop sees echo gone
             await asyncio.sleep(0.05)
-        async with gw.client.get("/readyz") as response:
-            status, body = response.status, await response.json()
+        answers = {}
+        for path in ("/readyz", "/readyz/echo", "/readyz/faulty", "/readyz/never"):
+            async with gw.client.get(path) as response:
+                answers[path] = response.status, await response.json()
+                server = response.headers["Server"]
     assert ready_with_both
-    assert status == 503
-    assert {w["ability"]: w["healthy"] for w in body["workers"]} == {
-        "faulty": True, "echo": False}
+    assert answers["/readyz"][0] == (503 if required else 200)
+    assert answers["/readyz"][1]["abilities"] == {"faulty": {"ready": True},
+                                                  "echo": {"ready": False}}
+    assert answers["/readyz/echo"][0] == 503 and answers["/readyz/faulty"][0] == 200
+    assert answers["/readyz/never"][0] == 404
+    assert answers["/readyz/never"][1]["header"]["code"] == 10404
+    assert server == "athena"  # no Python or aiohttp versions
 
 
 async def test_with_a_wait_queue_a_call_to_a_full_pool_waits_then_succeeds() -> None:
