@@ -84,16 +84,9 @@ class _Edge:
             remaining = context.time_remaining()
             timeout = self._settings.timeout_s if remaining is None else remaining
             return await self._upstreams.call(ability.service_id, request, timeout)
-        except grpc.aio.AioRpcError as error:
-            code = error.code().name
-            # pass the worker's status on untouched, AIGES code details included
-            await context.abort(error.code(), error.details() or "",
-                                tuple(error.trailing_metadata() or ()))
-            raise
         except Exception as error:
-            failure = _as_gateway_error(error)
-            code = failure.grpc_status.name
-            await context.abort_with_status(failure.rpc_status())
+            code = _status_name(error)  # before the abort, which raises
+            await _abort(context, error)
             raise
         finally:
             self._metrics.grpc_requests.labels("Call", code).inc()
@@ -105,9 +98,8 @@ class _Edge:
         try:
             return self._ability(context, "Describe")
         except Exception as error:
-            failure = _as_gateway_error(error)
-            code = failure.grpc_status.name
-            await context.abort_with_status(failure.rpc_status())
+            code = _status_name(error)  # before the abort, which raises
+            await _abort(context, error)
             raise
         finally:
             self._metrics.grpc_requests.labels("Describe", code).inc()
@@ -120,19 +112,12 @@ class _Edge:
             ability = self._ability(context, "Session")
             with self._metrics.session(ability.service_id, "grpc") as meter:
                 await self._metered_session(ability.service_id, requests, context, meter)
-        except grpc.aio.AioRpcError as error:
-            code = error.code().name
-            # pass the worker's status on untouched, AIGES code details included
-            await context.abort(error.code(), error.details() or "",
-                                tuple(error.trailing_metadata() or ()))
-            raise
         except asyncio.CancelledError:
             code = "CANCELLED"
             raise
         except Exception as error:
-            failure = _as_gateway_error(error)
-            code = failure.grpc_status.name
-            await context.abort_with_status(failure.rpc_status())
+            code = _status_name(error)  # before the abort, which raises
+            await _abort(context, error)
             raise
         finally:
             self._metrics.grpc_requests.labels("Session", code).inc()
@@ -201,6 +186,23 @@ class _Edge:
             self._metrics.payload_bytes.labels("out").inc(len(reply))
             meter.frame_out()
             await context.write(reply)
+
+
+def _status_name(error: Exception) -> str:
+    """The gRPC status the client gets for `error`, for metrics."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        return str(error.code().name)
+    kind = error if isinstance(error, GatewayError) else GatewayFault
+    return str(kind.grpc_status.name)
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
+    """End the client's RPC for `error` (raises): the one place the edge maps errors. A
+    worker's status passes on untouched, AIGES code details included."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        await context.abort(error.code(), error.details() or "",
+                            tuple(error.trailing_metadata() or ()))
+    await context.abort_with_status(_as_gateway_error(error).rpc_status())
 
 
 def _as_gateway_error(error: Exception) -> GatewayError:
