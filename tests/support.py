@@ -108,3 +108,15 @@ def pid_alive(pid: int) -> bool:
     except (ProcessLookupError, FileNotFoundError):
         return False
     return state != "Z"
+
+
+def echo_frame(text: str, status: int, *, first: bool = False, **params: str) -> dict[str, Any]:
+    """One AIGES session frame for the stream_echo test ability (the first carries header and
+    parameter, with `params`)."""
+    body: dict[str, Any] = {"payload": {"text": {
+        "encoding": "utf8", "status": status, "text": b64(text),
+    }}}
+    if first:
+        body["header"] = {"app_id": "test"}
+        body["parameter"] = {"stream_echo": {**params, "result": {"encoding": "utf8"}}}
+    return body

@@ -5,7 +5,6 @@ the test can see what ran in the worker's process."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -19,6 +18,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from tests.support import ABILITIES, Stack, aiges_body, serve, text_item
+from tests.support import echo_frame as frame
 
 ECHO_STREAM = ABILITIES / "stream_echo" / "wrapper.py"
 ONCE_ASYNC = ABILITIES / "once_async" / "wrapper.py"
@@ -31,16 +31,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     about a second); tests that kill or stop it start their own."""
     with serve(tmp_path_factory.mktemp("sessions"), [ECHO_STREAM, ONCE_ASYNC]) as running:
         yield running
-
-
-def frame(text: str, status: int, *, first: bool = False, **params: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"payload": {"text": {
-        "encoding": "utf8", "status": status, "text": base64.b64encode(text.encode()).decode(),
-    }}}
-    if first:
-        body["header"] = {"app_id": "test"}
-        body["parameter"] = {"stream_echo": {**params, "result": {"encoding": "utf8"}}}
-    return body
 
 
 def journal(path: Path) -> list[str]:

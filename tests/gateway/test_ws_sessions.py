@@ -2,7 +2,6 @@
 stream_echo test ability, with aiohttp's WebSocket client."""
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,18 +12,9 @@ from aiohttp import WSMsgType
 
 from tests.inprocess import Gateway, Worker, eventually, running_gateway, running_worker
 from tests.support import ABILITIES
+from tests.support import echo_frame as frame
 
 ECHO_STREAM = str(ABILITIES / "stream_echo" / "wrapper.py")
-
-
-def frame(text: str, status: int, *, first: bool = False, **params: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"payload": {"text": {
-        "encoding": "utf8", "status": status, "text": base64.b64encode(text.encode()).decode(),
-    }}}
-    if first:
-        body["header"] = {"app_id": "test"}
-        body["parameter"] = {"stream_echo": {**params, "result": {"encoding": "utf8"}}}
-    return body
 
 
 @asynccontextmanager
