@@ -131,6 +131,13 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
                 f"ability {gone.service_id!r} at {gone.route} has no worker serving it now "
                 f"(its workers went away); retry after {settings.retry_after_s} s",
                 headers={"Retry-After": str(settings.retry_after_s)})
+        unreached = upstreams.unreached()
+        if unreached:  # the route may well be served: no worker has said what it serves
+            raise NoWorker(
+                f"no ability at {request.path} is known, but {unreached} of the gateway's "
+                f"workers never answered its health probe and may serve it (its log says "
+                f"why); retry after {settings.retry_after_s} s",
+                headers={"Retry-After": str(settings.retry_after_s)})
         known = ", ".join(sorted(a.route for a in upstreams.abilities())) or "none yet"
         raise NotFound(f"no ability at {request.path}; abilities served: {known}")
     sid = f"atn{uuid.uuid4().hex}"

@@ -7,7 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from gateway.discovery import parse_target
-from loader.config import Layers, boolean, port_number, positive_int, read_toml, setting
+from loader.config import (
+    ConfigError,
+    Layers,
+    boolean,
+    pem_file,
+    port_number,
+    positive_int,
+    read_toml,
+    setting,
+    together,
+)
 
 __all__ = ["GatewaySettings"]
 
@@ -32,6 +42,10 @@ def _dns_server(value: Any) -> str | None:
     if text and not parse_target(text).static:
         raise ValueError("give the DNS server as IP:PORT")
     return text or None
+
+
+def _server_name(value: Any) -> str | None:
+    return str(value).strip() or None
 
 
 def _positive_seconds(value: Any) -> float:
@@ -82,9 +96,27 @@ class GatewaySettings:
     auth_admin_routes: bool = setting(False, "gateway.auth_admin_routes", boolean)
     # /readyz is 200 when these abilities each have a worker; empty: when any ability has one
     ready_abilities: tuple[str, ...] = setting((), "gateway.ready_abilities", _names)
+    # mutual TLS to every worker (gateway/channels.py): CA, certificate and key, or none
+    worker_tls_ca: Path | None = setting(None, "gateway.worker_tls_ca", pem_file)
+    worker_tls_cert: Path | None = setting(None, "gateway.worker_tls_cert", pem_file)
+    worker_tls_key: Path | None = setting(None, "gateway.worker_tls_key", pem_file)
+    # the name the workers' certificates are checked against instead of the address's host
+    worker_tls_server_name: str | None = setting(None, "gateway.worker_tls_server_name",
+                                                 _server_name)
     ws_read_timeout_s: float = setting(15.0, "ws.readTimeout", float)
     ws_session_timeout_s: float = setting(180.0, "ws.sessionTimeout", float)
     ready_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        tls = together("gateway", {"worker_tls_ca": self.worker_tls_ca,
+                                   "worker_tls_cert": self.worker_tls_cert,
+                                   "worker_tls_key": self.worker_tls_key},
+                       "the gateway checks each worker's certificate against the CA and "
+                       "shows its own certificate and key to it (mutual TLS)")
+        if self.worker_tls_server_name and not tls:
+            raise ConfigError("[gateway] worker_tls_server_name given without "
+                              "[gateway] worker_tls_ca, worker_tls_cert, worker_tls_key: it "
+                              "names the workers' certificate, which only TLS checks")
 
     @property
     def max_body_bytes(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 
@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.admission import Admission, QueueFull, Ticket, WaitedTooLong
 from gateway.balancer import Balancer
+from gateway.channels import Channels
 from gateway.discovery import Discovery, Resolver
 from gateway.errors import AllBusy, DeadlineExceeded, GatewayError, NoWorker, WorkerLost
 from gateway.identity import claims_of
@@ -34,7 +35,6 @@ from loader.v1.wire import (
     DESCRIBE_METHOD,
     SERVICE,
     SESSION_METHOD,
-    message_options,
 )
 
 __all__ = ["Endpoint", "Upstreams"]
@@ -62,6 +62,9 @@ class Endpoint:
     healthy: bool = False
     outstanding: int = 0
     target: str = ""  # the workers entry it was found by (metrics)
+    # grpc's failure text made plainer (gateway.channels: TLS on one side only, ...)
+    explain: Callable[[str], str] = field(default=str, repr=False)
+    last_failure: str = ""  # why its last health probe failed, "" once one succeeds
     call_raw: grpc.aio.UnaryUnaryMultiCallable = field(init=False, repr=False)
     session_raw: grpc.aio.StreamStreamMultiCallable = field(init=False, repr=False)
 
@@ -93,8 +96,14 @@ class Endpoint:
             serving = reply.status == health_pb2.HealthCheckResponse.SERVING
             if serving and self.ability is None:
                 self.ability = await self._describe(loader_pb2.DescribeRequest(), timeout=timeout)
-        except grpc.aio.AioRpcError:
+        except grpc.aio.AioRpcError as error:
             serving = False
+            failure = self.explain(error.details() or error.code().name)
+            if failure != self.last_failure:  # once per reason, not at every probe
+                log.warning("worker %s: health probe failed: %s", self.address, failure)
+            self.last_failure = failure
+        else:
+            self.last_failure = ""
         if serving != self.healthy:
             log.info("worker %s (%s) is now %s", self.address, self.service_id or "?",
                      "healthy" if serving else "unhealthy")
@@ -105,7 +114,7 @@ class Upstreams:
     def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._options = message_options(settings.max_message_bytes)
+        self._channels = Channels(settings)  # every channel to a worker is opened there
         self.discovery = Discovery(settings.workers, Resolver(settings.dns_server), metrics)
         self.endpoints: list[Endpoint] = []
         self.balancer: Balancer[Endpoint] = Balancer()
@@ -153,8 +162,9 @@ class Upstreams:
         wanted = set(addresses)
         gone = [e for e in self.endpoints if e.address not in wanted]
         have = {e.address for e in self.endpoints}
-        added = [Endpoint(address, grpc.aio.insecure_channel(address, options=self._options),
-                          target=self.discovery.target_of(address))
+        added = [Endpoint(address, self._channels.open(address, self.discovery.target_of(address)),
+                          target=self.discovery.target_of(address),
+                          explain=self._channels.explain)
                  for address in addresses if address not in have]
         if not gone and not added:
             return []
@@ -194,6 +204,11 @@ class Upstreams:
                     self._index_abilities()
             except Exception:  # a bug here must not end discovery for the gateway's life
                 log.exception("following the worker names failed; trying again")
+
+    def unreached(self) -> int:
+        """Workers whose probes fail and that never told their ability: a route not known
+        may be theirs, so it cannot be said not to exist."""
+        return sum(1 for e in self.endpoints if e.ability is None and e.last_failure)
 
     def abilities(self) -> list[loader_pb2.Ability]:
         return list(self._by_service.values())

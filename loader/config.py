@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, TypeVar
 
 __all__ = [
     "ConfigError", "Key", "Layers", "boolean", "default_config_for", "flatten", "keys",
-    "port_number", "positive_int", "read_toml", "setting", "with_default",
+    "pem_file", "port_number", "positive_int", "read_toml", "setting", "together", "with_default",
 ]
 
 T = TypeVar("T")
@@ -151,3 +151,29 @@ def boolean(value: Any) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+def pem_file(value: Any) -> Path:
+    """A PEM certificate or key file, read now so a wrong path fails start-up naming its key.
+    Made absolute: a worker changes to its wrapper's folder after reading its settings."""
+    path = Path(str(value)).expanduser().resolve()
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+    if b"-----BEGIN " not in text:
+        raise ValueError(f"{str(path)!r} is not a PEM file: no -----BEGIN line")
+    return path
+
+
+def together(table: str, values: Mapping[str, object], why: str) -> bool:
+    """Settings that work only as a set (mutual TLS's files): True when all are given, False
+    when none is; one without the others is a ConfigError naming those missing."""
+    missing = [name for name, value in values.items() if value is None]
+    if len(missing) == len(values):
+        return False
+    if missing:
+        given = ", ".join(f"[{table}] {n}" for n in values if n not in missing)
+        raise ConfigError(f"{given} given without " + ", ".join(f"[{table}] {n}" for n in missing)
+                          + f": {why}")
+    return True

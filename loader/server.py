@@ -114,9 +114,26 @@ def assemble(settings: LoaderSettings) -> Worker:
     server.add_generic_rpc_handlers((servicer.handler(),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = _bind(server, settings)
     return Worker(plugin, metrics, threads, engine, sessions, server, health_servicer, port,
                   servicer, licence)
+
+
+def _bind(server: grpc.aio.Server, settings: LoaderSettings) -> int:
+    """The gRPC port, in plain text or, with [loader] tls_*, mutual TLS: a client must show a
+    certificate signed by tls_client_ca. (The metrics port stays plain HTTP.)"""
+    address = f"{settings.host}:{settings.port}"
+    if not settings.tls:
+        return server.add_insecure_port(address)
+    assert settings.tls_cert and settings.tls_key and settings.tls_client_ca
+    credentials = grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        root_certificates=settings.tls_client_ca.read_bytes(),
+        require_client_auth=True,
+    )
+    log.info("gRPC port with mutual TLS (certificate %s, clients signed by %s)",
+             settings.tls_cert, settings.tls_client_ca)
+    return server.add_secure_port(address, credentials)
 
 
 async def serve(settings: LoaderSettings, stop: asyncio.Event) -> bool:

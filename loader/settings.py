@@ -11,10 +11,12 @@ from loader.config import (
     boolean,
     default_config_for,
     flatten,
+    pem_file,
     port_number,
     positive_int,
     read_toml,
     setting,
+    together,
 )
 
 __all__ = ["LoaderSettings"]
@@ -48,7 +50,21 @@ class LoaderSettings:
     # and exits with code 75 for its supervisor to start a fresh one (0: never)
     max_calls: int = setting(0, "loader.max_calls", int)
     max_rss_mb: int = setting(0, "loader.max_rss_mb", int)
+    # mutual TLS on the gRPC port (loader/server.py): all three or none (none: plain text)
+    tls_cert: Path | None = setting(None, "loader.tls_cert", pem_file)
+    tls_key: Path | None = setting(None, "loader.tls_key", pem_file)
+    tls_client_ca: Path | None = setting(None, "loader.tls_client_ca", pem_file)
     ready_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        together("loader", {"tls_cert": self.tls_cert, "tls_key": self.tls_key,
+                            "tls_client_ca": self.tls_client_ca},
+                 "a worker serves mutual TLS with its certificate, its key and the CA its "
+                 "clients' certificates must be signed by")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def max_message_bytes(self) -> int:
