@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.registry import Collector
 
+from gateway.admin import start_admin
 from gateway.auth import AUTH, Authenticator, auth_middleware
 from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
@@ -88,14 +89,19 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     await site.start()
     http_port = int(runner.addresses[0][1])  # the port really bound (0 asks for any)
     edge, grpc_port, health = await start_edge(upstreams, settings, metrics, app[AUTH])
+    admin: web.AppRunner | None = None
+    ports = {"http_port": http_port, "grpc_port": grpc_port}
+    if settings.admin_port is not None:  # /metrics and /readyz's details: gateway/admin.py
+        admin, ports["admin_port"] = await start_admin(
+            app, settings.admin_host, settings.admin_port, reuse_port=group_index is not None)
+        log.info("admin routes on %s:%d", settings.admin_host, ports["admin_port"])
     for ability in upstreams.abilities():
         log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,
                  ability.route)
     log.info("gateway serving HTTP on %s:%d and gRPC on %s:%d", settings.host, http_port,
              settings.host, grpc_port)
     write_ready_file(settings.ready_file,
-                     {"http_port": http_port, "grpc_port": grpc_port, "pid": os.getpid(),
-                      **(extra_ready_info or {})})
+                     {**ports, "pid": os.getpid(), **(extra_ready_info or {})})
     try:
         await stop.wait()
     finally:
@@ -104,5 +110,7 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
         upstreams.lifetimes.end_all()
         await health.enter_graceful_shutdown()
         await edge.stop(5.0)
+        if admin is not None:
+            await admin.cleanup()
         await runner.cleanup()
         await upstreams.close()

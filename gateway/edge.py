@@ -6,8 +6,12 @@ re-parsed: the client's CallRequest bytes (its sid included; the worker makes on
 empty) go to the worker as they came, the worker's CallResponse bytes come back as they are.
 The client half-closing half-closes the worker's stream; a client that cancels (or whose
 deadline passes) cancels it, so the worker destroys the session. The worker's own failure
-status reaches the client untouched, as for Call; a worker that goes away mid-session is
-UNAVAILABLE with 10109; `[ws] sessionTimeout` bounds a session here as on WebSocket (10114).
+status reaches the client as it came, as for Call (but for the message, which
+gateway.errors.relayed rewrites as for HTTP clients: a wrapper exception's type and sid, not
+its text); a worker that goes away mid-session is UNAVAILABLE with 10109; `[ws]
+sessionTimeout` bounds a session here as on WebSocket (10114). A Describe request that is
+not a DescribeRequest is INVALID_ARGUMENT with 10001, as the worker answers Call and Session
+bytes that are not a CallRequest.
 """
 from __future__ import annotations
 
@@ -18,15 +22,25 @@ from collections.abc import AsyncIterator
 from time import perf_counter
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gateway.auth import Authenticator
-from gateway.errors import GatewayError, GatewayFault, NotFound, NoWorker, WorkerLost
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    GatewayFault,
+    NotFound,
+    NoWorker,
+    WorkerLost,
+    relayed,
+)
 from gateway.metrics import GatewayMetrics, SessionMeter
 from gateway.sessions import end_reason
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
 from loader.v1 import loader_pb2
+from loader.v1.codes import Code
 from loader.v1.wire import ABILITY_METADATA, SERVICE, message_options
 
 __all__ = ["start_edge"]
@@ -49,19 +63,25 @@ class _Edge:
                 # no deserializer: the bytes a client sent are the bytes the worker gets
                 "Call": grpc.unary_unary_rpc_method_handler(self.call),
                 "Session": grpc.stream_stream_rpc_method_handler(self.session),
+                # parsed in the handler: grpc would answer bytes it cannot parse with UNKNOWN
                 "Describe": grpc.unary_unary_rpc_method_handler(
-                    self.describe,
-                    request_deserializer=loader_pb2.DescribeRequest.FromString,
-                    response_serializer=loader_pb2.Ability.SerializeToString,
-                ),
+                    self.describe, response_serializer=loader_pb2.Ability.SerializeToString),
             },
         )
 
-    def _ability(self, context: grpc.aio.ServicerContext, method: str) -> loader_pb2.Ability:
-        """The ability the call is for, once its credentials are accepted."""
+    def _ability(self, context: grpc.aio.ServicerContext, method: str,
+                 request: bytes | None = None) -> loader_pb2.Ability:
+        """The ability the call is for, once its credentials are accepted (and `request`, a
+        Describe's, read as a DescribeRequest)."""
         metadata = {str(k): str(v) for k, v in context.invocation_metadata() or ()}
         if self._auth.enabled:
             self._auth.check("grpc", metadata, f"POST /{SERVICE}/{method} HTTP/2")
+        if request is not None:
+            try:
+                loader_pb2.DescribeRequest.FromString(request)
+            except DecodeError:
+                raise BadRequest("the request is not a valid loader.v1.DescribeRequest",
+                                 Code.REQUEST_CONVERSION) from None
         wanted = metadata.get(ABILITY_METADATA)
         abilities = self._upstreams.abilities()
         if wanted:
@@ -86,20 +106,20 @@ class _Edge:
             return await self._upstreams.call(ability.service_id, request, timeout)
         except Exception as error:
             code = _status_name(error)  # before the abort, which raises
-            await _abort(context, error)
+            await _abort(context, error, self._settings.expose_wrapper_errors)
             raise
         finally:
             self._metrics.grpc_requests.labels("Call", code).inc()
             self._metrics.grpc_duration.labels("Call").observe(perf_counter() - started)
 
-    async def describe(self, request: loader_pb2.DescribeRequest,
+    async def describe(self, request: bytes,
                        context: grpc.aio.ServicerContext) -> loader_pb2.Ability:
         code = "OK"
         try:
-            return self._ability(context, "Describe")
+            return self._ability(context, "Describe", request)
         except Exception as error:
             code = _status_name(error)  # before the abort, which raises
-            await _abort(context, error)
+            await _abort(context, error, self._settings.expose_wrapper_errors)
             raise
         finally:
             self._metrics.grpc_requests.labels("Describe", code).inc()
@@ -117,7 +137,7 @@ class _Edge:
             raise
         except Exception as error:
             code = _status_name(error)  # before the abort, which raises
-            await _abort(context, error)
+            await _abort(context, error, self._settings.expose_wrapper_errors)
             raise
         finally:
             self._metrics.grpc_requests.labels("Session", code).inc()
@@ -196,12 +216,12 @@ def _status_name(error: Exception) -> str:
     return str(kind.grpc_status.name)
 
 
-async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
+async def _abort(context: grpc.aio.ServicerContext, error: Exception, expose: bool) -> None:
     """End the client's RPC for `error` (raises): the one place the edge maps errors. A
-    worker's status passes on untouched, AIGES code details included."""
+    worker's status passes on as it came, AIGES code details included, its message as
+    gateway.errors.relayed allows ([gateway] expose_wrapper_errors: `expose`)."""
     if isinstance(error, grpc.aio.AioRpcError):
-        await context.abort(error.code(), error.details() or "",
-                            tuple(error.trailing_metadata() or ()))
+        await context.abort(*relayed(error, expose))
     await context.abort_with_status(_as_gateway_error(error).rpc_status())
 
 

@@ -19,23 +19,33 @@
     └── DeadlineExceeded         504   DEADLINE_EXCEEDED    10102
 
 The HTTP routes and the public gRPC edge read these attributes; nothing else maps. A worker's
-own gRPC status reaches gRPC clients untouched, and HTTP clients through `from_worker`, which
-picks the class for it. An error whose `close` is set is sent with the connection closed after
-it: the rest of a body the gateway stopped reading is not waited for.
+own gRPC status reaches gRPC clients as it came (`relayed`), and HTTP clients through
+`from_worker`, which picks the class for it; both show its message through `worker_message`,
+the one rule for what of a worker's text a client reads: of an exception the wrapper raised,
+its type, method and sid (its text only with [gateway] expose_wrapper_errors); of a status with
+no AIGES code (grpc's own), the text with any address in it replaced by "<worker>". An error
+whose `close` is set is sent with the connection closed after it: the rest of a body the
+gateway stopped reading is not waited for.
 """
 from __future__ import annotations
+
+import re
 
 import grpc
 
 from loader.v1.codes import Code
-from loader.v1.status import aiges_code_from, to_rpc_status
+from loader.v1.status import DETAILS_KEY, aiges_code_from, error_info_from, to_rpc_status
 
 __all__ = [
     "AbilityFailed", "AllBusy", "BadRequest", "BodiesInFlight", "BodyTimeout", "DeadlineExceeded",
     "Forbidden", "GatewayError", "GatewayFault", "MethodNotAllowed", "NoWorker", "NotFound",
     "ShuttingDown", "TooLarge", "Unauthenticated", "UnsupportedEncoding", "WorkerLost",
-    "from_worker",
+    "from_worker", "relayed", "worker_message",
 ]
+
+Metadata = tuple[tuple[str, str | bytes], ...]
+# host:port, [v6]:port, grpc's ipv4:/ipv6:/dns: prefixed forms and unix: paths
+_ADDRESS = re.compile(r"(?:ipv4:|ipv6:|dns:)?(?:\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d+|unix:\S+")
 
 
 class GatewayError(Exception):
@@ -181,11 +191,43 @@ _FROM_WORKER: dict[grpc.StatusCode, tuple[type[GatewayError], int | None]] = {
 }
 
 
-def from_worker(error: grpc.aio.AioRpcError, retry_after_s: int) -> GatewayError:
+def worker_message(error: grpc.aio.AioRpcError, expose_wrapper_errors: bool) -> str:
+    """What a client may read of a worker's status message (see the module's docstring)."""
+    info = error_info_from(error.trailing_metadata())
+    message = error.details() or ""
+    if "exception" in info and not expose_wrapper_errors:
+        return (f"{info.get('method') or 'the wrapper'} raised {info['exception']}; its "
+                f"message is in the worker's log (sid {info.get('sid') or '?'})")
+    if "code" not in info:  # grpc's own text, which may name the worker's address
+        return _ADDRESS.sub("<worker>", message)
+    return message
+
+
+def relayed(error: grpc.aio.AioRpcError, expose_wrapper_errors: bool
+            ) -> tuple[grpc.StatusCode, str, Metadata]:
+    """A worker's status as the public gRPC edge passes it on: code, details and trailing
+    metadata as they came, but for the message `worker_message` allows (in both places a
+    client reads it: the details and the google.rpc.Status in the trailers)."""
+    metadata: Metadata = tuple(error.trailing_metadata() or ())
+    details = error.details() or ""
+    shown = worker_message(error, expose_wrapper_errors)
+    if shown == details:
+        return error.code(), details, metadata
+    others = tuple((key, value) for key, value in metadata if key != DETAILS_KEY)
+    code = aiges_code_from(metadata)
+    if code is None:
+        return error.code(), shown, others
+    fields = {k: v for k, v in error_info_from(metadata).items() if k != "code"}
+    status = to_rpc_status(error.code(), code, shown, fields)
+    return error.code(), shown, others + tuple(status.trailing_metadata)
+
+
+def from_worker(error: grpc.aio.AioRpcError, retry_after_s: int, *,
+                expose_wrapper_errors: bool = False) -> GatewayError:
     """What an HTTP client hears for a status a worker ended a call with."""
     status = error.code()
     sent_code = aiges_code_from(error.trailing_metadata())
-    message = error.details() or status.name.lower()
+    message = worker_message(error, expose_wrapper_errors) or status.name.lower()
     if sent_code is None and status is grpc.StatusCode.RESOURCE_EXHAUSTED:
         # not a worker at its licence (that one carries 10110): gRPC's message size limit
         return TooLarge(f"{message}: raise [gateway]/[loader] max_message_mb to allow it")

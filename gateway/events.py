@@ -187,7 +187,8 @@ async def serve_events(request: web.Request, call: Call, service_id: str, sid: s
 async def _relay(stream: EventStream, call: Call, service_id: str, settings: GatewaySettings,
                  upstreams: Upstreams, metrics: GatewayMetrics, meter: SessionMeter) -> None:
     async with upstreams.lifetimes.bound(), upstreams.session(service_id) as rpc:
-        pump = Pump(rpc, service_id, settings.retry_after_s, metrics, meter)
+        pump = Pump(rpc, service_id, settings.retry_after_s, metrics, meter,
+                    expose_wrapper_errors=settings.expose_wrapper_errors)
         await pump.write(call.request)
         await pump.done_writing()
         while (reply := await _next_within(pump, settings.timeout_s)) is not None:

@@ -1,5 +1,10 @@
 """HTTP routes: AIGES JSON one-shot calls, server-sent events, WebSocket sessions, health,
-readiness and metrics."""
+readiness and metrics.
+
+How much /readyz tells is the app's READYZ: "status" (ready or not, nothing else: the public
+port when [gateway] admin_port gives /metrics and the details a listener of their own,
+gateway/admin.py), "details" (each ability's and worker's state, workers by index: the public
+port otherwise) or "admin" (the same with each worker's address: the admin listener only)."""
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +38,10 @@ from gateway.upstream import Upstreams
 from loader.v1 import loader_pb2
 from loader.v1.codes import Code
 
-__all__ = ["METRICS", "SETTINGS", "UPSTREAMS", "add_routes", "error_middleware"]
+__all__ = [
+    "METRICS", "READYZ", "SETTINGS", "UPSTREAMS", "abilities", "ability_readyz", "add_routes",
+    "error_middleware", "healthz", "metrics", "readyz",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,7 @@ SETTINGS = web.AppKey("settings", GatewaySettings)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
 BODIES = web.AppKey("bodies", BodyBudget)  # the memory promised to bodies being received
+READYZ = web.AppKey("readyz", str)  # "status", "details" or "admin" (see the docstring)
 # per request: the ability an ability route resolved to (set by the middleware), and the sid
 ABILITY = web.RequestKey("ability", loader_pb2.Ability)
 SID = web.RequestKey("sid", str)
@@ -165,7 +174,8 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
     try:
         reply = await upstreams.call(ability.service_id, call.request, settings.timeout_s)
     except grpc.aio.AioRpcError as error:
-        raise from_worker(error, settings.retry_after_s) from None
+        raise from_worker(error, settings.retry_after_s,
+                          expose_wrapper_errors=settings.expose_wrapper_errors) from None
     # outputs are views into reply, base64-encoded straight into the JSON bytes (the encode
     # is the only pass over them)
     text = to_json(reply, call.accepts)
@@ -204,19 +214,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     upstreams = request.app[UPSTREAMS]
-    workers = [
-        {"address": e.address, "ability": e.service_id, "healthy": e.healthy,
-         "outstanding": e.outstanding}
-        for e in upstreams.endpoints
-    ]
     ready = upstreams.ready(request.app[SETTINGS].ready_abilities)
-    abilities = {a.service_id: {"ready": upstreams.ability_ready(a.service_id)}
-                 for a in upstreams.abilities()}
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "abilities": abilities,
-         "workers": workers, "conflicts": upstreams.conflicts},
-        status=200 if ready else 503,
-    )
+    body: dict[str, object] = {"status": "ready" if ready else "not ready"}
+    shown = request.app[READYZ]
+    if shown != "status":
+        body["abilities"] = {a.service_id: {"ready": upstreams.ability_ready(a.service_id)}
+                             for a in upstreams.abilities()}
+        body["workers"] = [
+            {"worker": index, "ability": e.service_id, "healthy": e.healthy,
+             "outstanding": e.outstanding, **({"address": e.address} if shown == "admin" else {})}
+            for index, e in enumerate(upstreams.endpoints)
+        ]
+        # they name the wrappers' files: for operators, on the admin listener
+        body["conflicts"] = upstreams.conflicts if shown == "admin" else len(upstreams.conflicts)
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def ability_readyz(request: web.Request) -> web.Response:
@@ -250,10 +261,13 @@ async def abilities(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[BODIES] = BodyBudget(app[SETTINGS].max_bodies_in_flight_bytes)
+    admin_elsewhere = app[SETTINGS].admin_port is not None
+    app[READYZ] = "status" if admin_elsewhere else "details"
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/readyz/{service_id}", ability_readyz)
-    app.router.add_get("/metrics", metrics)
+    if not admin_elsewhere:  # else on the admin listener alone (an ability route here: 404)
+        app.router.add_get("/metrics", metrics)
     app.router.add_get("/v1/abilities", abilities)
     # /openapi.json and /docs (Swagger UI); the document follows the abilities learned
     app.router.add_routes(Docs(lambda: app[UPSTREAMS].abilities()).routes())

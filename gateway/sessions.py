@@ -54,10 +54,12 @@ class Pump:
     each counted; a worker's failure raised as the GatewayError its client hears."""
 
     def __init__(self, call: grpc.aio.StreamStreamCall, service_id: str, retry_after_s: int,
-                 metrics: GatewayMetrics, meter: SessionMeter) -> None:
+                 metrics: GatewayMetrics, meter: SessionMeter, *,
+                 expose_wrapper_errors: bool = False) -> None:
         self._call = call
         self._service_id = service_id
         self._retry_after_s = retry_after_s
+        self._expose = expose_wrapper_errors
         self._metrics = metrics
         self._meter = meter
 
@@ -88,7 +90,7 @@ class Pump:
     def _worker_error(self, error: grpc.aio.AioRpcError) -> GatewayError:
         if error.code() is grpc.StatusCode.UNAVAILABLE:
             return WorkerLost(f"the worker of {self._service_id!r} went away during the session")
-        return from_worker(error, self._retry_after_s)
+        return from_worker(error, self._retry_after_s, expose_wrapper_errors=self._expose)
 
 
 class _ClientGone(Exception):
@@ -178,7 +180,8 @@ class _Session:
         opening = to_call(body, self._service_id, self._sid, self._settings.header_pass)
         async with upstreams.session(self._service_id) as call:
             pump = Pump(call, self._service_id, self._settings.retry_after_s, self._metrics,
-                        self._meter)
+                        self._meter,
+                        expose_wrapper_errors=self._settings.expose_wrapper_errors)
             await pump.write(opening.request)
             final = _is_final(body)
             if final:

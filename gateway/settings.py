@@ -94,6 +94,12 @@ class GatewaySettings:
     iflytek_keys_file: Path | None = setting(None, "gateway.iflytek_keys_file", Path)
     signature_skew_s: float = setting(300.0, "gateway.signature_skew_s", _positive_seconds)
     auth_admin_routes: bool = setting(False, "gateway.auth_admin_routes", boolean)
+    # a wrapper exception's text in client error bodies (else its type and the sid only)
+    expose_wrapper_errors: bool = setting(False, "gateway.expose_wrapper_errors", boolean)
+    # a listener of its own for /metrics and /readyz's details (gateway/admin.py); None: none,
+    # the public port serves them (with no worker address in /readyz)
+    admin_port: int | None = setting(None, "gateway.admin_port", port_number)
+    admin_host: str = setting("127.0.0.1", "gateway.admin_host", str)
     # /readyz is 200 when these abilities each have a worker; empty: when any ability has one
     ready_abilities: tuple[str, ...] = setting((), "gateway.ready_abilities", _names)
     # mutual TLS to every worker (gateway/channels.py): CA, certificate and key, or none

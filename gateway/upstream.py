@@ -307,9 +307,11 @@ class Upstreams:
                 return "worker_lost"  # opted in: the ability is idempotent
             # it died holding this request: the wrapper may have run (and acted), and
             # retrying a request that crashes workers could kill the next one too
-            raise WorkerLost(
-                f"worker {endpoint.address} of {endpoint.service_id!r} went away during the "
-                "call (its wrapper may have crashed the process); it is being restarted"
+            log.warning("worker %s (%s) went away holding a call: %s", endpoint.address,
+                        endpoint.service_id, error.details())
+            raise WorkerLost(  # the address stays in the log: clients learn the ability only
+                f"the worker of {endpoint.service_id!r} went away during the call (its "
+                "wrapper may have crashed the process); it is being restarted"
             ) from None
         if code is grpc.StatusCode.DEADLINE_EXCEEDED \
                 and aiges_code_from(error.trailing_metadata()) is None:
@@ -395,7 +397,11 @@ class Upstreams:
                    last_error: grpc.aio.AioRpcError | None) -> GatewayError:
         """What the client hears when no worker could take the call (none was full)."""
         retry_after = {"Retry-After": str(self._settings.retry_after_s)}
-        detail = f" (last tried: {last_error.details()})" if last_error is not None else ""
+        detail = ""
+        if last_error is not None:  # its details name the worker's address: the log has them
+            log.info("no worker of %r reachable; the last one tried said: %s", service_id,
+                     last_error.details())
+            detail = f" (the last one tried: {last_error.code().name})"
         return NoWorker(f"no worker of {service_id!r} is reachable right now{detail}",
                         headers=retry_after)
 

@@ -25,7 +25,7 @@ from time import perf_counter
 from typing import Any
 
 from loader.callbacks import Route, install_hook, is_free
-from loader.errors import CallTimeout, WrapperFailed
+from loader.errors import CallTimeout, WrapperFailed, WrapperRaised
 from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.placement import Placement
@@ -172,8 +172,7 @@ class OnceEngine:
                                   f"{timeout:.3g} s deadline") from None
             except Exception as e:
                 log.error("wrapperOnceExecAsync raised", exc_info=e)
-                raise WrapperFailed(f"wrapperOnceExecAsync raised {type(e).__name__}: {e}",
-                                    Code.WRAPPER_EXEC_ASYNC) from None
+                raise WrapperRaised("wrapperOnceExecAsync", e, Code.WRAPPER_EXEC_ASYNC) from None
             if isinstance(code, int) and not isinstance(code, bool) and code != 0:
                 raise WrapperFailed(self._error_text(code), code)
             remaining = None if timeout is None else timeout - (perf_counter() - started)
@@ -222,8 +221,7 @@ class OnceEngine:
 
 def _failed(error: Exception) -> WrapperFailed:
     log.error("wrapperOnceExec raised", exc_info=error)
-    return WrapperFailed(f"wrapperOnceExec raised {type(error).__name__}: {error}",
-                         Code.WRAPPER_EXEC)
+    return WrapperRaised("wrapperOnceExec", error, Code.WRAPPER_EXEC)
 
 
 async def _outcome(future: asyncio.Future[Any], timeout: float | None) -> Any:

@@ -4,12 +4,15 @@
     ├── InvalidRequest         the CallRequest cannot be served (10001)        INVALID_ARGUMENT
     ├── InvalidOutput          the wrapper's output breaks the contract (10106) INTERNAL
     ├── WrapperFailed          the wrapper returned a code or raised (109xx)   INTERNAL
+    │   └── WrapperRaised      ... raised: its type travels apart from its text
     ├── Overloaded             every licensed instance is busy (10110)         RESOURCE_EXHAUSTED
     └── CallTimeout            the deadline passed first (10102)               DEADLINE_EXCEEDED
     WrapperLoadError           the worker cannot start (import, adapt, init)
 
 The servicer is that boundary: it turns an AigesError into `error.rpc_status()`, the status
-whose details carry the AIGES code (loader.v1.status). Nothing else maps.
+whose details carry the AIGES code (loader.v1.status). Nothing else maps. The servicer also
+stamps the call's sid on the error, which travels in the details too (a correlation id for the
+log, where the worker writes every failure's full text and a raised one's traceback).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from loader.v1.status import to_rpc_status
 
 __all__ = [
     "AigesError", "CallTimeout", "InvalidOutput", "InvalidRequest", "Overloaded",
-    "WrapperFailed", "WrapperLoadError",
+    "WrapperFailed", "WrapperLoadError", "WrapperRaised",
 ]
 
 
@@ -34,9 +37,14 @@ class AigesError(Exception):
         super().__init__(message)
         self.message = message
         self.code = self.default_code if code is None else code
+        self.sid = ""  # the call's, once the servicer knows it
+
+    def fields(self) -> dict[str, str]:
+        """What the status details carry beside the code."""
+        return {"sid": self.sid} if self.sid else {}
 
     def rpc_status(self) -> grpc.Status:
-        return to_rpc_status(self.grpc_status, self.code, self.message)
+        return to_rpc_status(self.grpc_status, self.code, self.message, self.fields())
 
 
 class InvalidRequest(AigesError):
@@ -50,6 +58,20 @@ class InvalidOutput(AigesError):
 
 class WrapperFailed(AigesError):
     """The wrapper returned a non-zero code or raised; code is the wrapper's own or 109xx."""
+
+
+class WrapperRaised(WrapperFailed):
+    """A wrapper method raised. Its text can hold anything the wrapper had at hand (a model
+    path, a piece of the input), so the type goes in the status details on its own: the
+    gateway shows its clients type and sid, the text only with [gateway] expose_wrapper_errors."""
+
+    def __init__(self, method: str, error: BaseException, code: int) -> None:
+        super().__init__(f"{method} raised {type(error).__name__}: {error}", code)
+        self.method = method
+        self.exception = type(error).__name__
+
+    def fields(self) -> dict[str, str]:
+        return {**super().fields(), "exception": self.exception, "method": self.method}
 
 
 class Overloaded(AigesError):

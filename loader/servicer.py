@@ -111,7 +111,7 @@ class LoaderServicer:
             return wire
         except AigesError as error:
             grpc_code = error.grpc_status.name
-            log.info("Call failed: %s (code %d)", error.message, error.code)
+            log.info("Call %s failed: %s (code %d)", error.sid or "?", error.message, error.code)
             await context.abort_with_status(error.rpc_status())
             raise  # unreachable: abort_with_status raises
         except asyncio.CancelledError:
@@ -139,11 +139,13 @@ class LoaderServicer:
             return self._fitting(outputs, aiges_embed.serialize_response(
                 sid, outputs, aiges_embed.DataOnce))
         except AigesError as error:
-            code = error.code
+            code, error.sid = error.code, sid
             raise
         except (TypeError, ValueError) as e:  # serialize_response: data of a type it cannot send
             code = Code.INVALID_OUTPUT
-            raise InvalidOutput(f"wrapper output cannot be sent: {e}") from None
+            invalid = InvalidOutput(f"wrapper output cannot be sent: {e}")
+            invalid.sid = sid
+            raise invalid from None
         finally:
             self._metrics.wrapper_calls.labels("once", str(code)).inc()
 
@@ -187,7 +189,8 @@ class LoaderServicer:
                 yield wire
         except AigesError as error:
             grpc_code = error.grpc_status.name
-            log.info("Session failed: %s (code %d)", error.message, error.code)
+            log.info("Session %s failed: %s (code %d)", error.sid or "?", error.message,
+                     error.code)
             await context.abort_with_status(error.rpc_status())
         except asyncio.CancelledError:
             grpc_code = "CANCELLED"
@@ -211,7 +214,11 @@ class LoaderServicer:
                                  "(first) or 2 (first and last), not 1 (continue)",
                                  Code.REQUEST_JSON)
         accepts, error_text = request.accepts, self._plugin.error_text
-        session = await self._sessions.open(params, sid, request.usr_tag, request.pers_id)
+        try:
+            session = await self._sessions.open(params, sid, request.usr_tag, request.pers_id)
+        except AigesError as error:  # wrapperCreate failed, or the licence is full
+            error.sid = sid
+            raise
         feeder = asyncio.create_task(self._feed(session, request.data, requests))
         reason = "error"
         try:
@@ -225,6 +232,7 @@ class LoaderServicer:
             reason = "completed"
         except AigesError as error:
             reason = "timeout" if error.code == Code.SESSION_TIMEOUT else "error"
+            error.sid = sid
             raise
         except (asyncio.CancelledError, GeneratorExit):
             reason = "shutdown" if self._sessions.stopping else "client_gone"

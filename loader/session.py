@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiges_embed
 
 from loader.callbacks import Route
-from loader.errors import AigesError, CallTimeout, WrapperFailed
+from loader.errors import AigesError, CallTimeout, WrapperFailed, WrapperRaised
 from loader.v1.codes import Code
 
 if TYPE_CHECKING:
@@ -266,8 +266,7 @@ class GeneratedSession(Session):
                 self._put(_END)
         except Exception as e:
             log.error("wrapperStream raised", exc_info=e)
-            self.fail(WrapperFailed(f"wrapperStream raised {type(e).__name__}: {e}",
-                                    Code.WRAPPER_READ))
+            self.fail(WrapperRaised("wrapperStream", e, Code.WRAPPER_READ))
         finally:
             await results.aclose()
 

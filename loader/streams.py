@@ -24,7 +24,7 @@ from typing import Any
 
 import aiges_embed
 
-from loader.errors import WrapperFailed, WrapperLoadError
+from loader.errors import WrapperFailed, WrapperLoadError, WrapperRaised
 from loader.plugin import POSITIONAL, TAG_NAMES, own_method, v1_request_dicts, v1_response
 from loader.v1.codes import Code
 
@@ -196,4 +196,4 @@ def _call(fn: Callable[..., Any], slots: _Slots, values: dict[str, Any]) -> Any:
 
 def _raised(method: str, error: Exception, code: int) -> WrapperFailed:
     log.error("%s raised", method, exc_info=error)
-    return WrapperFailed(f"{method} raised {type(error).__name__}: {error}", code)
+    return WrapperRaised(method, error, code)

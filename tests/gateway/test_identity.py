@@ -1,6 +1,9 @@
 """Ability identity (gateway/identity.py): one ability per service id and route, never mixed."""
 from __future__ import annotations
 
+import aiohttp
+
+from gateway.admin import start_admin
 from gateway.identity import claims_of
 from loader.v1 import loader_pb2
 from tests.inprocess import running_gateway, running_worker, wrapper_calls
@@ -36,8 +39,8 @@ def test_a_second_ability_on_a_taken_route_is_refused_naming_the_route_setting()
 
 
 async def test_a_gateway_never_mixes_two_wrappers_behind_one_ability() -> None:
-    """The gateway over a worker of each template-style wrapper: every call goes to the first,
-    and /readyz names the conflict."""
+    """The gateway over a worker of each template-style wrapper: every call goes to the first;
+    the public /readyz counts the conflict, the admin listener's names both wrappers."""
     first, second = (str(ABILITIES / f"template_{n}" / "wrapper.py") for n in "ab")
     async with running_worker(first) as a, running_worker(second) as b, \
             running_gateway([a.address, b.address]) as gateway:
@@ -46,6 +49,13 @@ async def test_a_gateway_never_mixes_two_wrappers_behind_one_ability() -> None:
             async with gateway.client.post("/backup.0/private/mmocr", json=body) as response:
                 assert (await response.json())["payload"]["result"]["text"] == "template a"
         async with gateway.client.get("/readyz") as response:
-            (conflict,) = (await response.json())["conflicts"]
+            assert (await response.json())["conflicts"] == 1  # the sentences name files
+        runner, port = await start_admin(gateway.app, "127.0.0.1", 0)
+        try:
+            async with aiohttp.ClientSession() as client, \
+                    client.get(f"http://127.0.0.1:{port}/readyz") as response:
+                (conflict,) = (await response.json())["conflicts"]
+        finally:
+            await runner.cleanup()
     assert first in conflict and second in conflict
     assert wrapper_calls(b) == 0
