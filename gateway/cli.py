@@ -222,6 +222,8 @@ async def _serve(args: argparse.Namespace) -> None:
     # a group's metrics (the worker restarts among them) live in files every member reads
     folder = enable_multiprocess_metrics() if args.gateway_processes > 1 else None
     specs = [WorkerSpec(w, args.config, extra_args=extra) for w in args.wrappers]
+    _check_tls_halves(args.wrappers, args.config, GatewaySettings.load(
+        {**vars(args), "config": gateway_config, "workers": ()}))
     supervisor = Supervisor(specs, args.workers, port_base=args.worker_port_base)
     try:
         await supervisor.start()
@@ -240,6 +242,22 @@ async def _serve(args: argparse.Namespace) -> None:
         await supervisor.stop()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_tls_halves(wrappers: list[str], config: str | None,
+                      gateway: GatewaySettings) -> None:
+    """`athena serve` hands its workers and its gateway the same config and environment:
+    workers serving mutual TLS to a plain-text gateway (or the other way) could never be
+    called, so that fails here rather than as a 503 on every call."""
+    from loader.config import ConfigError
+
+    for wrapper in wrappers:
+        worker = LoaderSettings.load({"wrapper": wrapper, "config": config})
+        if worker.tls != (gateway.worker_tls_ca is not None):
+            on, off = (("[loader] tls_*", "[gateway] worker_tls_*") if worker.tls
+                       else ("[gateway] worker_tls_*", "[loader] tls_*"))
+            raise ConfigError(f"{on} is set for {wrapper} but {off} is not: the gateway and "
+                              "its workers must both speak mutual TLS, or neither")
 
 
 async def _gateway(args: argparse.Namespace) -> None:

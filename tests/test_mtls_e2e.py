@@ -295,3 +295,15 @@ def _no_tls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[No
                  "WORKER_TLS_SERVER_NAME"):
         monkeypatch.delenv(f"ATHENA_GATEWAY_{name}", raising=False)
     yield
+
+
+def test_athena_serve_with_one_half_of_tls_fails_start_up_naming_the_other(
+        pki: Pki, tmp_path: Path) -> None:
+    config = _toml(tmp_path, "[loader]\n" + "".join(
+        f'{k} = "{v}"\n' for k, v in pki.worker().items()))
+    done = subprocess.run([ATHENA, "serve", ECHO, "--config", str(config), "--port", "0",
+                           "--grpc-port", "0"], capture_output=True, text=True, timeout=60,
+                          env=_env())
+    assert done.returncode == 2, done.stderr
+    assert "[loader] tls_* is set" in done.stderr
+    assert "[gateway] worker_tls_* is not" in done.stderr
