@@ -25,6 +25,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, multiprocess, values
 
 from loader.process import child_environment, write_ready_file
+from loader.restarts import Restarter, RestartPolicy
 
 __all__ = ["GatewayGroup", "GroupFailed", "aggregated_registry", "enable_multiprocess_metrics",
            "member_command", "multiprocess_dir", "process_responses", "run_group",
@@ -33,8 +34,6 @@ __all__ = ["GatewayGroup", "GroupFailed", "aggregated_registry", "enable_multipr
 log = logging.getLogger(__name__)
 
 _ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own name for the folder
-_MAX_BACKOFF_S = 10.0
-_HEALTHY_S = 60.0  # a member that ran this long before it died starts its backoff over
 
 # the arguments of member i, given the ports it must bind and the ready file it must write
 Command = Callable[[int, int, int, Path], Sequence[str]]
@@ -78,24 +77,23 @@ class _Member:
     index: int
     ready_file: Path
     process: asyncio.subprocess.Process | None = None
-    streak: int = 0  # restarts since it last ran _HEALTHY_S: the backoff's exponent
-    started: float = 0.0
 
 
 class GatewayGroup:
     """Member 0 binds the ports given (0: any free port); the others then bind the ports it
-    got, so port 0 works. A member that dies is restarted on the same ports with backoff."""
+    got, so port 0 works. A member that dies is restarted on the same ports after its own
+    backoff (`policy`, loader.restarts), whatever the others are doing."""
 
     def __init__(self, count: int, command: Command, http_port: int, grpc_port: int,
-                 restarts: Counter, ready_timeout_s: float = 120.0) -> None:
+                 restarts: Counter, ready_timeout_s: float = 120.0,
+                 policy: RestartPolicy | None = None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="athena-gateways-"))
         self._members = [_Member(i, self._dir / f"gateway-{i}.json") for i in range(count)]
         self._command = command
         self.http_port, self.grpc_port = http_port, grpc_port
         self._restarts = restarts
         self._ready_timeout_s = ready_timeout_s
-        self._watch: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._watch = Restarter(self._members, self._respawn, self._exited, policy)
         self.on_change: Callable[[], None] = lambda: None  # after each restart
 
     def describe(self) -> list[dict[str, object]]:
@@ -107,13 +105,11 @@ class GatewayGroup:
         info = await self._spawn(first)
         self.http_port, self.grpc_port = info["http_port"], info["grpc_port"]
         await asyncio.gather(*(self._spawn(m) for m in others))
-        self._watch = asyncio.create_task(self._restart_dead())
+        self._watch.start()
 
     async def stop(self, grace_s: float = 15.0) -> None:
         """SIGTERM to every member (each drains), SIGKILL to one still running after grace_s."""
-        self._stopping = True
-        if self._watch is not None:
-            self._watch.cancel()
+        await self._watch.stop()
         running = [m.process for m in self._members
                    if m.process and m.process.returncode is None]
         for process in running:
@@ -135,7 +131,6 @@ class GatewayGroup:
         member.process = process = await asyncio.create_subprocess_exec(
             *args, env=child_environment())
         loop = asyncio.get_running_loop()
-        member.started = loop.time()
         deadline = loop.time() + self._ready_timeout_s
         while not member.ready_file.exists():
             if process.returncode is not None:
@@ -151,32 +146,19 @@ class GatewayGroup:
         log.info("gateway process %d (pid %d) serving", member.index, process.pid)
         return info
 
-    async def _restart_dead(self) -> None:
-        while not self._stopping:
-            waits = {asyncio.create_task(m.process.wait()): m
-                     for m in self._members if m.process}
-            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            for task in done:
-                member = waits[task]
-                if self._stopping:
-                    return
-                assert member.process is not None
-                _forget_gauges(member.process.pid)
-                if asyncio.get_running_loop().time() - member.started > _HEALTHY_S:
-                    member.streak = 0
-                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**member.streak)
-                log.error("gateway process %d exited with code %s; restarting in %.1f s",
-                          member.index, task.result(), backoff)
-                member.streak += 1
-                self._restarts.inc()
-                await asyncio.sleep(backoff)
-                try:
-                    await self._spawn(member)
-                except GroupFailed as e:
-                    log.error("%s", e)
-                self.on_change()
+    def _exited(self, member: _Member, code: int, backoff: float) -> None:
+        assert member.process is not None
+        _forget_gauges(member.process.pid)
+        log.error("gateway process %d exited with code %s; restarting in %.1f s",
+                  member.index, code, backoff)
+        self._restarts.inc()
+
+    async def _respawn(self, member: _Member) -> None:
+        try:
+            await self._spawn(member)
+        except GroupFailed as e:
+            log.error("%s", e)
+        self.on_change()
 
 
 def _forget_gauges(pid: int) -> None:

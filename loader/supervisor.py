@@ -26,14 +26,12 @@ from prometheus_client.registry import Collector
 
 from loader.process import child_environment
 from loader.recycle import EXIT_RECYCLE, LOCK_NAME
+from loader.restarts import Restarter, RestartPolicy
 
 __all__ = ["PortInUse", "Supervisor", "WorkerExits", "WorkerFailed", "WorkerSpec",
            "worker_restarts"]
 
 log = logging.getLogger(__name__)
-
-_MAX_BACKOFF_S = 10.0
-_HEALTHY_S = 60.0  # a worker that ran this long before it crashed starts its backoff over
 
 
 def worker_restarts() -> Counter:
@@ -97,8 +95,6 @@ class _Worker:
     service_id: str = ""
     process: asyncio.subprocess.Process | None = None
     restarts: int = field(default=0)
-    streak: int = 0  # restarts since it last ran _HEALTHY_S: the backoff's exponent
-    started: float = 0.0
 
     @property
     def address(self) -> str:
@@ -115,10 +111,12 @@ class Supervisor:
     ports on its first start; either way a restarted worker binds the ports it had.
     `restarts` counts the restarts (default: a counter of its own) and, as a collector,
     reports the recycles beside them; `on_restart` runs after each restarted or recycled
-    worker is serving again."""
+    worker is serving again. Each crashed worker is restarted on its own after its own backoff
+    (`policy`, loader.restarts); a recycled one is replaced at once."""
 
     def __init__(self, specs: list[WorkerSpec], workers_each: int, ready_timeout_s: float = 120.0,
-                 port_base: int | None = None, restarts: Counter | None = None):
+                 port_base: int | None = None, restarts: Counter | None = None,
+                 policy: RestartPolicy | None = None):
         count = len(specs) * workers_each
         if port_base is not None and not 0 < port_base <= 65536 - 2 * count:
             raise ValueError(f"port_base {port_base}: {count} workers need ports "
@@ -135,8 +133,8 @@ class Supervisor:
                 worker.port, worker.metrics_port = port_base + 2 * k, port_base + 2 * k + 1
         self._pinned = port_base is not None
         self._ready_timeout_s = ready_timeout_s
-        self._watch: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._watch = Restarter(self._workers, self._respawn, self._exited, policy,
+                                at_once=(EXIT_RECYCLE,))
         self.restarts = WorkerExits(restarts)
         self.on_restart: Callable[[], None] = lambda: None
 
@@ -157,18 +155,16 @@ class Supervisor:
         if self._pinned:
             self._check_pinned_ports()
         await asyncio.gather(*(self._spawn(w) for w in self._workers))
-        self._watch = asyncio.create_task(self._restart_crashed())
+        self._watch.start()
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        self._stopping = True
         try:
             await self._stop_workers(grace_s)
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)  # the workers' ready files
 
     async def _stop_workers(self, grace_s: float) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
+        await self._watch.stop()
         running = [w.process for w in self._workers if w.process and w.process.returncode is None]
         for process in running:
             process.send_signal(signal.SIGTERM)  # workers drain and call wrapperFini
@@ -205,7 +201,6 @@ class Supervisor:
         if worker.spec.config:
             args += ["--config", worker.spec.config]
         worker.process = await asyncio.create_subprocess_exec(*args, env=child_environment())
-        worker.started = asyncio.get_running_loop().time()
         await self._await_ready(worker)
         info = json.loads(worker.ready_file.read_text())
         # a restarted worker binds the same ports, so the gateway's address list stays true
@@ -234,32 +229,16 @@ class Supervisor:
                 )
             await asyncio.sleep(0.05)
 
-    async def _restart_crashed(self) -> None:
-        while not self._stopping:
-            waits = {asyncio.create_task(w.process.wait()): w for w in self._workers if w.process}
-            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            for task in done:
-                worker = waits[task]
-                if self._stopping:
-                    return
-                if task.result() == EXIT_RECYCLE:
-                    log.info("worker %s#%d drained at its recycling limit; replacing it",
-                             worker.service_id, worker.index)
-                    self.restarts.recycled.labels(worker.service_id).inc()
-                    await self._respawn(worker)
-                    continue
-                if asyncio.get_running_loop().time() - worker.started > _HEALTHY_S:
-                    worker.streak = 0
-                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**worker.streak)
-                worker.streak += 1
-                log.error("worker %s#%d exited with code %s; restarting in %.1f s",
-                          worker.service_id, worker.index, task.result(), backoff)
-                worker.restarts += 1
-                self.restarts.restarted.labels(worker.service_id).inc()
-                await asyncio.sleep(backoff)
-                await self._respawn(worker)
+    def _exited(self, worker: _Worker, code: int, backoff: float) -> None:
+        if code == EXIT_RECYCLE:
+            log.info("worker %s#%d drained at its recycling limit; replacing it",
+                     worker.service_id, worker.index)
+            self.restarts.recycled.labels(worker.service_id).inc()
+            return
+        log.error("worker %s#%d exited with code %s; restarting in %.1f s",
+                  worker.service_id, worker.index, code, backoff)
+        worker.restarts += 1
+        self.restarts.restarted.labels(worker.service_id).inc()
 
     async def _respawn(self, worker: _Worker) -> None:
         try:

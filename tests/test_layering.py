@@ -1,7 +1,8 @@
 """The import boundaries between the hops, read from the source (AST), so they stay true.
 
 - The contract, loader/v1, depends on grpc and protobuf (and the standard library) only.
-- The gateway imports of the loader only the contract, the config reader and the process kit;
+- The gateway imports of the loader only the contract, the config reader and the process kit
+  (loader.process, loader.restarts);
   gateway/cli.py, the composition root, is the one module allowed more (it starts the
   supervisor and runs `athena loader`).
 - The loader never imports the gateway, and its shared modules import no worker internals.
@@ -17,7 +18,7 @@ import pytest
 
 from tests.support import ROOT
 
-SHARED = ("loader.v1", "loader.config", "loader.process")
+SHARED = ("loader.v1", "loader.config", "loader.process", "loader.restarts")
 COMPOSITION_ROOT = ROOT / "gateway" / "cli.py"
 CONTRACT_DEPENDENCIES = {"__future__", "grpc", "grpc_status", "google"}
 
