@@ -12,6 +12,8 @@ from prometheus_client.registry import Collector
 
 from gateway.admin import start_admin
 from gateway.auth import AUTH, Authenticator, auth_middleware
+from gateway.connections import ConnectionRunner, Connections, connection_limits
+from gateway.drain import DRAIN, Drain, drain_middleware
 from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
 from gateway.processes import aggregated_registry, multiprocess_dir, process_responses
@@ -39,6 +41,8 @@ def make_app(settings: GatewaySettings, metrics: GatewayMetrics, upstreams: Upst
     # inside error_middleware, so a refusal is measured and sent as an AIGES error body
     app.middlewares.append(auth_middleware)
     app[AUTH] = Authenticator(settings, metrics)
+    app.middlewares.append(drain_middleware)  # /readyz 503 while draining (gateway/drain.py)
+    app[DRAIN] = Drain()
     add_routes(app)
     app.on_response_prepare.append(_plain_server_header)
     return app
@@ -80,12 +84,17 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     app = make_app(settings, metrics, upstreams)
     if group_index is not None:
         _join_group(app, metrics, group_index)
-    runner = web.AppRunner(app, access_log=None)
+    cap, backlog = connection_limits(settings.max_connections)
+    if cap < settings.max_connections:
+        log.warning("[gateway] max_connections %d is more than RLIMIT_NOFILE leaves room for: "
+                    "at most %d connections", settings.max_connections, cap)
+    runner = ConnectionRunner(app, Connections(cap, settings.header_timeout_s),
+                              access_log=None, keepalive_timeout=settings.keepalive_timeout_s)
     await runner.setup()
     # grpc.aio binds with SO_REUSEPORT already (grpc.so_reuseport defaults to on); aiohttp
     # only when asked, so a lone gateway still fails on a port another server holds
     site = web.TCPSite(runner, settings.host, settings.port,
-                       reuse_port=group_index is not None)
+                       reuse_port=group_index is not None, backlog=backlog)
     await site.start()
     http_port = int(runner.addresses[0][1])  # the port really bound (0 asks for any)
     edge, grpc_port, health = await start_edge(upstreams, settings, metrics, app[AUTH])
@@ -98,12 +107,14 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     for ability in upstreams.abilities():
         log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,
                  ability.route)
-    log.info("gateway serving HTTP on %s:%d and gRPC on %s:%d", settings.host, http_port,
-             settings.host, grpc_port)
+    log.info("gateway serving HTTP on %s:%d (at most %d connections) and gRPC on %s:%d",
+             settings.host, http_port, cap, settings.host, grpc_port)
     write_ready_file(settings.ready_file,
                      {**ports, "pid": os.getpid(), **(extra_ready_info or {})})
     try:
         await stop.wait()
+        await health.enter_graceful_shutdown()  # NOT_SERVING while draining
+        await app[DRAIN].delay(settings.drain_delay_s)
     finally:
         # sessions end now, each with its error frame / event / status (10503): waiting for
         # them could take up to [ws] sessionTimeout

@@ -55,6 +55,13 @@ def _positive_seconds(value: Any) -> float:
     return seconds
 
 
+def _seconds(value: Any) -> float:
+    seconds = float(value)
+    if not seconds >= 0:
+        raise ValueError("must be 0 or more seconds")
+    return seconds
+
+
 def _count(value: Any) -> int:
     number = int(value)
     if number < 0:
@@ -76,6 +83,17 @@ class GatewaySettings:
     max_bodies_in_flight_mb: int | None = setting(None, "gateway.max_bodies_in_flight_mb",
                                                   positive_int)
     body_timeout_s: float = setting(30.0, "gateway.body_timeout_s", _positive_seconds)
+    # connections (gateway/connections.py): a request head's deadline, an idle connection's,
+    # how many one process holds (fewer when RLIMIT_NOFILE leaves no room)
+    header_timeout_s: float = setting(10.0, "gateway.header_timeout_s", _positive_seconds)
+    keepalive_timeout_s: float = setting(15.0, "gateway.keepalive_timeout_s",
+                                         _positive_seconds)
+    max_connections: int = setting(1000, "gateway.max_connections", positive_int)
+    # a public gRPC connection older than this is asked to reconnect (gateway/edge.py)
+    grpc_max_connection_age_s: float = setting(1800.0, "gateway.grpc_max_connection_age_s",
+                                               _positive_seconds)
+    # seconds of /readyz 503 while still serving after SIGTERM (gateway/drain.py); 0: none
+    drain_delay_s: float = setting(0.0, "gateway.drain_delay_s", _seconds)
     timeout_s: float = setting(30.0, "gateway.timeout_s", float)
     header_pass: tuple[str, ...] = setting(("app_id", "uid"), "aiges.headerPass", _names)
     health_interval_s: float = setting(1.0, "gateway.health_interval_s", float)

@@ -1,0 +1,199 @@
+"""HTTP connections: each one's deadline for a request head, and how many may be open at once.
+
+aiohttp has no deadline for a request line and headers (its keep-alive timer only runs while a
+connection is idle), nor any cap on connections: a client holding many connections open, or
+trickling headers a byte at a time, would hold this process's descriptors until it ran out of
+them ("Too many open files", and then nobody is served). Here every connection gets
+[gateway] header_timeout_s for each request head (counted from the connection's start, then
+from the first byte of each next request), and past [gateway] max_connections a new connection
+is answered 503 (10503, `Connection: close`) and closed at once, before its request is read.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from loader.v1.codes import Code
+
+__all__ = ["ConnectionRunner", "Connections", "connection_limits"]
+
+log = logging.getLogger(__name__)
+
+# descriptors kept for what is not an HTTP connection and not open yet: the listeners, the
+# gRPC edge and its clients, worker channels, refusals being sent
+OTHERS = 64
+_LINGERING = 16  # refusals that may wait for their request to be read (the rest close at once)
+_LINGER_S = 1.0
+
+
+def _descriptor_limit(wanted: int) -> int:
+    """RLIMIT_NOFILE's soft limit, raised first towards `wanted` as far as the hard one lets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if raised > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    return wanted if soft == resource.RLIM_INFINITY else soft
+
+
+def _in_use() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # no procfs: what a gateway with a few workers holds
+        return 64
+
+
+def connection_limits(configured: int) -> tuple[int, int]:
+    """How many connections this process may hold open, and its listen backlog (also how
+    many sockets one wake-up of the event loop accepts before any is refused, so it is kept
+    aside too): `configured`, or fewer when RLIMIT_NOFILE leaves no room for them beside the
+    descriptors open already, the backlog and OTHERS."""
+    in_use = _in_use()
+    limit = _descriptor_limit(configured + in_use + 128 + OTHERS)
+    backlog = max(8, min(128, limit // 8))
+    return max(1, min(configured, limit - in_use - backlog - OTHERS)), backlog
+
+
+def _response(status: str, code: int, message: str) -> bytes:
+    body = json.dumps({"header": {"code": int(code), "message": message, "sid": ""}}).encode()
+    head = (f"HTTP/1.1 {status}\r\nContent-Type: application/json; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\nServer: athena\r\n\r\n")
+    return head.encode() + body
+
+
+class Connections:
+    """The open HTTP connections of one listener: how many, the cap, the head deadline."""
+
+    def __init__(self, cap: int, header_timeout_s: float) -> None:
+        self.cap = cap
+        self.header_timeout_s = header_timeout_s
+        self.open = 0
+        self.refused = 0
+        self.lingering = 0
+        self.header_timeouts = 0
+        self.refusal = _response("503 Service Unavailable", Code.NO_WORKER,
+                                 f"this gateway process holds {cap} connections, its limit "
+                                 "([gateway] max_connections); retry on a new connection")
+        self.timeout = _response("408 Request Timeout", Code.BODY_TIMEOUT,
+                                 f"request line and headers not received within "
+                                 f"{header_timeout_s:g} s ([gateway] header_timeout_s)")
+
+
+class _Refusal(asyncio.Protocol):
+    """A connection over the cap: 503 at once, then its request is read and dropped for up to
+    a second before closing, so the close does not reset the connection before the client has
+    read the answer (closing with unread bytes sends RST, which can discard it)."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        connections = self._connections
+        connections.refused += 1
+        transport.write(connections.refusal)
+        if connections.lingering >= _LINGERING:
+            transport.close()
+            return
+        connections.lingering += 1
+        self._timer = asyncio.get_running_loop().call_later(_LINGER_S, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if b"\r\n\r\n" in data:  # its head is read: nothing unread is left to reset with
+            self._transport.close()
+
+    def eof_received(self) -> bool:
+        return False  # close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._connections.lingering -= 1
+
+
+class _Connection(RequestHandler):
+    """aiohttp's handler of one connection, with a deadline on each request head."""
+
+    def __init__(self, connections: Connections, manager: web.Server, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._connections = connections
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_started = False  # a byte of the head being waited for has arrived
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._connections.open += 1
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._head_timer = self._loop.call_later(self._connections.header_timeout_s,
+                                                 self._head_late)
+
+    def data_received(self, data: bytes) -> None:
+        # aiohttp's own private state (3.9 to 3.14): a request head is whole when the parser
+        # counted one more request; start() waits in _waiter only between requests
+        heads = self._request_count
+        super().data_received(data)
+        if self._request_count > heads or self._upgraded:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            self._head_started = False
+        elif data and self._waiter is not None and not self._waiter.done():
+            self._head_started = True
+            if self._head_timer is None:  # the first byte of the next request
+                self._arm()
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self._force_close or self.transport is None:
+            return
+        self._connections.header_timeouts += 1
+        if self._head_started:  # a client that sent nothing gets no answer
+            self.transport.write(self._connections.timeout)
+        self.force_close()  # the transport sends what was written, then closes
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self._manager is not None:  # aiohttp calls this once; count it once too
+            self._connections.open -= 1
+        super().connection_lost(exc)
+
+
+class _Server(web.Server):
+    """aiohttp's Server, making a _Connection per connection, or a _Refusal over the cap."""
+
+    def __init__(self, connections: Connections, made: web.Server) -> None:
+        # the same handler, request factory and handler arguments as the app's own Server
+        super().__init__(made.request_handler, request_factory=made.request_factory,
+                         handler_cancellation=made.handler_cancellation,
+                         loop=asyncio.get_running_loop(), **made._kwargs)
+        self._limits = connections
+
+    def __call__(self) -> Any:  # a Protocol: _Connection or _Refusal
+        if self._limits.open >= self._limits.cap:
+            return _Refusal(self._limits)
+        return _Connection(self._limits, self, loop=self._loop, **self._kwargs)
+
+
+class ConnectionRunner(web.AppRunner):
+    """web.AppRunner whose sites serve through `connections`."""
+
+    def __init__(self, app: web.Application, connections: Connections, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.connections = connections
+
+    async def _make_server(self) -> web.Server:
+        return _Server(self.connections, await super()._make_server())
