@@ -30,6 +30,7 @@ from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.placement import Placement
 from loader.plugin import Plugin
+from loader.repeats import log_raised
 from loader.threads import WrapperThreads
 from loader.v1.codes import Code
 
@@ -171,7 +172,7 @@ class OnceEngine:
                 raise CallTimeout(f"wrapperOnceExecAsync did not return within the "
                                   f"{timeout:.3g} s deadline") from None
             except Exception as e:
-                log.error("wrapperOnceExecAsync raised", exc_info=e)
+                log_raised(log, "wrapperOnceExecAsync", e)
                 raise WrapperRaised("wrapperOnceExecAsync", e, Code.WRAPPER_EXEC_ASYNC) from None
             if isinstance(code, int) and not isinstance(code, bool) and code != 0:
                 raise WrapperFailed(self._error_text(code), code)
@@ -220,7 +221,7 @@ class OnceEngine:
 
 
 def _failed(error: Exception) -> WrapperFailed:
-    log.error("wrapperOnceExec raised", exc_info=error)
+    log_raised(log, "wrapperOnceExec", error)
     return WrapperRaised("wrapperOnceExec", error, Code.WRAPPER_EXEC)
 
 

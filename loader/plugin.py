@@ -16,6 +16,7 @@ import aiges_embed
 
 from loader.compat import install_aiges_fallback
 from loader.errors import WrapperLoadError
+from loader.repeats import log_raised
 from loader.schema import Schema
 from loader.v1.codes import Code
 
@@ -111,8 +112,8 @@ class Plugin:
             return
         try:
             code = fini()
-        except Exception:
-            log.exception("wrapperFini raised")
+        except Exception as e:
+            log_raised(log, "wrapperFini", e)
             return
         if code not in (0, None):
             log.warning("wrapperFini returned %s: %s", code, self.error_text(code))
@@ -130,8 +131,8 @@ class Plugin:
         version = getattr(self.target, "wrapperVersion", None)
         try:
             return str(version()) if version is not None else ""
-        except Exception:
-            log.exception("wrapperVersion raised")
+        except Exception as e:
+            log_raised(log, "wrapperVersion", e)
             return ""
 
     def operations(self) -> list[str]:

@@ -18,6 +18,7 @@ import aiges_embed
 
 from loader.callbacks import Route
 from loader.errors import AigesError, CallTimeout, WrapperFailed, WrapperRaised
+from loader.repeats import log_raised
 from loader.v1.codes import Code
 
 if TYPE_CHECKING:
@@ -140,8 +141,8 @@ class Session:
         self._route.close()
         try:
             await self._end_wrapper()
-        except Exception:
-            log.exception("session %s: wrapperDestroy failed", self.sid)
+        except Exception as e:
+            log_raised(log, "wrapperDestroy", e, f"session {self.sid}: wrapperDestroy failed")
         finally:
             engine.licence.give_back()
             engine.open_sessions.discard(self)
@@ -265,7 +266,7 @@ class GeneratedSession(Session):
                 self._ended = True
                 self._put(_END)
         except Exception as e:
-            log.error("wrapperStream raised", exc_info=e)
+            log_raised(log, "wrapperStream", e)
             self.fail(WrapperRaised("wrapperStream", e, Code.WRAPPER_READ))
         finally:
             await results.aclose()

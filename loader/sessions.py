@@ -30,6 +30,7 @@ from loader.licence import Licence
 from loader.metrics import LoaderMetrics
 from loader.placement import Placement
 from loader.plugin import Plugin
+from loader.repeats import log_raised
 from loader.session import GeneratedSession, Session
 from loader.streams import StreamCalls
 from loader.threads import WrapperThreads
@@ -144,5 +145,5 @@ class SessionEngine:
 def _destroy_quietly(calls: StreamCalls, handle: str) -> None:
     try:
         calls.destroy(handle)
-    except Exception:
-        log.exception("wrapperDestroy of an abandoned session failed")
+    except Exception as e:
+        log_raised(log, "wrapperDestroy", e, "wrapperDestroy of an abandoned session failed")

@@ -26,6 +26,7 @@ import aiges_embed
 
 from loader.errors import WrapperFailed, WrapperLoadError, WrapperRaised
 from loader.plugin import POSITIONAL, TAG_NAMES, own_method, v1_request_dicts, v1_response
+from loader.repeats import log_raised
 from loader.v1.codes import Code
 
 __all__ = ["ErrorText", "StreamCalls"]
@@ -195,5 +196,5 @@ def _call(fn: Callable[..., Any], slots: _Slots, values: dict[str, Any]) -> Any:
 
 
 def _raised(method: str, error: Exception, code: int) -> WrapperFailed:
-    log.error("%s raised", method, exc_info=error)
+    log_raised(log, method, error)
     return WrapperRaised(method, error, code)
