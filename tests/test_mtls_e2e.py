@@ -9,12 +9,16 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
+import httpx
+import kubernetes_validate
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,6 +30,7 @@ from gateway.settings import GatewaySettings
 from loader.config import ConfigError
 from loader.settings import LoaderSettings
 from loader.v1.wire import SERVICE
+from tests.deploy.test_manifests import KUBE_VERSIONS, find, render, template_error
 from tests.inprocess import running_gateway, running_worker
 from tests.support import ATHENA, ROOT, aiges_body, serve, text_item
 
@@ -47,12 +52,12 @@ class Pki:
     rogue_cert: Path  # a client certificate it signed
     rogue_key: Path
 
-    def worker(self, cert: Path | None = None, key: Path | None = None) -> dict[str, Path]:
+    def worker(self, cert: Path | None = None, key: Path | None = None) -> dict[str, Any]:
         """[loader] settings serving mutual TLS."""
         return {"tls_cert": cert or self.worker_cert, "tls_key": key or self.worker_key,
                 "tls_client_ca": self.ca}
 
-    def gateway(self, ca: Path | None = None) -> dict[str, Path]:
+    def gateway(self, ca: Path | None = None) -> dict[str, Any]:
         """[gateway] settings calling workers over mutual TLS."""
         return {"worker_tls_ca": ca or self.ca, "worker_tls_cert": self.client_cert,
                 "worker_tls_key": self.client_key}
@@ -77,7 +82,7 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey,
                  sans: list[x509.GeneralName] | None = None,
                  usage: x509.ObjectIdentifier | None = None) -> x509.Certificate:
     """A CA when `issuer` is None (self-signed), else a leaf it signs."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (x509.CertificateBuilder().subject_name(name)
                .issuer_name(issuer[0].subject if issuer else name)
@@ -101,13 +106,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     rogue = _certificate("rogue CA", rogue_key)
     server, client = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
     paths: dict[str, Path] = {}
-    for name, issuer, sans, usage in (
+    leaves: list[tuple[str, Any, list[x509.GeneralName] | None, x509.ObjectIdentifier]] = [
         ("worker", (ca, ca_key), [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                   x509.DNSName("echo-workers.test")], server),
         ("named", (ca, ca_key), [x509.DNSName("localhost")], server),
         ("client", (ca, ca_key), None, client),
         ("rogue", (rogue, rogue_key), None, client),
-    ):
+    ]
+    for name, issuer, sans, usage in leaves:
         key = _key()
         paths[f"{name}_cert"], paths[f"{name}_key"] = _write(
             folder, name, _certificate(f"athena {name}", key, issuer, sans, usage), key)
@@ -248,8 +254,9 @@ def test_one_tls_file_without_the_others_fails_naming_the_missing_keys(pki: Pki)
 
 
 def test_a_bad_file_makes_athena_loader_exit_2_naming_the_key(tmp_path: Path) -> None:
+    env = {**os.environ, "ATHENA_LOADER_TLS_KEY": str(tmp_path / "no.key")}
     done = subprocess.run([ATHENA, "loader", ECHO], capture_output=True, text=True,
-                          timeout=60, env=_env(ATHENA_LOADER_TLS_KEY=str(tmp_path / "no.key")))
+                          timeout=60, env=env)
     assert done.returncode == 2
     assert "environment ATHENA_LOADER_TLS_KEY" in done.stderr
     assert "No such file or directory" in done.stderr
@@ -262,15 +269,15 @@ def test_athena_serve_with_both_sides_configured_serves_over_mtls(pki: Pki,
     worker, gateway = pki.worker(), pki.gateway()
     config = _toml(tmp_path, "[loader]\n" + "".join(f'{k} = "{v}"\n' for k, v in worker.items())
                    + "[gateway]\n" + "".join(f'{k} = "{v}"\n' for k, v in gateway.items()))
-    import httpx
-
     with serve(tmp_path, [ECHO], "--config", str(config)) as stack:
         reply = httpx.post(f"{stack.base}{ECHO_ROUTE}",
                            json=aiges_body("echo", {"text": text_item("served")}), timeout=30)
         assert reply.status_code == 200, reply.text
         assert "served" in reply.text
         address = stack.workers[0]["address"]
-    assert "mutual TLS" in stack.log_text()
+    log = stack.log_text()
+    assert "gRPC port with mutual TLS" in log  # the worker
+    assert "channels to workers use mutual TLS" in log  # the gateway
     assert address.startswith("127.0.0.1:")
 
 
@@ -279,12 +286,6 @@ def _toml(folder: Path, text: str) -> Path:
     path.write_text("\n".join(line.strip() for line in text.splitlines()) + "\n")
     (folder / "ca.txt").write_text("not a certificate\n")
     return path
-
-
-def _env(**extra: str) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **extra}
 
 
 @pytest.fixture(autouse=True)
@@ -303,7 +304,39 @@ def test_athena_serve_with_one_half_of_tls_fails_start_up_naming_the_other(
         f'{k} = "{v}"\n' for k, v in pki.worker().items()))
     done = subprocess.run([ATHENA, "serve", ECHO, "--config", str(config), "--port", "0",
                            "--grpc-port", "0"], capture_output=True, text=True, timeout=60,
-                          env=_env())
+                          env=dict(os.environ))
     assert done.returncode == 2, done.stderr
     assert "[loader] tls_* is set" in done.stderr
     assert "[gateway] worker_tls_* is not" in done.stderr
+
+
+def test_the_chart_mounts_the_tls_secrets_and_probes_workers_over_http() -> None:
+
+    objects = render({"tls": {"workerSecret": "athena-workers-tls",
+                              "gatewaySecret": "athena-gateway-tls"}})
+    for deployment, secret, prefix in (("athena-ocr", "athena-workers-tls", "ATHENA_LOADER_"),
+                                       ("athena-gateway", "athena-gateway-tls",
+                                        "ATHENA_GATEWAY_WORKER_")):
+        pod = find(objects, "Deployment", deployment)["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert {"name": "tls", "secret": {"secretName": secret, "defaultMode": 0o440}} \
+            in pod["volumes"]
+        assert {"name": "tls", "mountPath": "/etc/athena/tls", "readOnly": True} \
+            in container["volumeMounts"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        tls_env = {k: v for k, v in env.items() if k.startswith(f"{prefix}TLS")}
+        assert sorted(tls_env.values()) == [
+            "/etc/athena/tls/ca.crt", "/etc/athena/tls/tls.crt", "/etc/athena/tls/tls.key"]
+        for version in KUBE_VERSIONS:
+            kubernetes_validate.validate(find(objects, "Deployment", deployment), version,
+                                         strict=True)
+    worker = find(objects, "Deployment", "athena-ocr")["spec"]["template"]["spec"]
+    for probe in ("startupProbe", "readinessProbe"):
+        assert worker["containers"][0][probe]["httpGet"] == {"path": "/readyz",
+                                                             "port": "metrics"}
+
+
+def test_the_chart_refuses_one_tls_secret_without_the_other() -> None:
+    message = template_error("abilities:\n  ocr: {image: a/ocr:1}\n"
+                             "tls: {workerSecret: athena-workers-tls}\n")
+    assert "tls.workerSecret and tls.gatewaySecret: give both" in message
