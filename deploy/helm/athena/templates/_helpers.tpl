@@ -40,6 +40,20 @@ athena.io/ability: {{ .ability }}
 Two ports of one pod cannot be equal, and a JSON schema cannot compare two values: fail here,
 naming both keys.
 */}}
+{{- define "athena.checkTls" -}}
+{{- if ne (empty .Values.tls.workerSecret) (empty .Values.tls.gatewaySecret) -}}
+{{- fail "tls.workerSecret and tls.gatewaySecret: give both (the workers' certificate and the gateway's) or neither" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret volume of mutual TLS, mounted read-only at /etc/athena/tls. */}}
+{{- define "athena.tlsVolume" -}}
+- name: tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 288  # 0440: the pod's group (fsGroup) reads it, no one else
+{{- end -}}
+
 {{- define "athena.checkPorts" -}}
 {{- $g := .Values.gateway.ports -}}
 {{- if eq (int $g.http) (int $g.grpc) -}}
