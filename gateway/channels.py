@@ -56,18 +56,17 @@ class Channels:
             *self._options, ("grpc.ssl_target_name_override", name)]
         return grpc.aio.secure_channel(address, self._credentials, options=options)
 
-    def explain(self, details: str) -> str:
-        """A failed connection's grpc text, with what to check when it looks like TLS on one
-        side only or a refused certificate (grpc's own words say neither plainly)."""
+    def diagnose(self, details: str) -> str | None:
+        """What to check when a failed connection's grpc text looks like TLS on one side
+        only or a refused certificate (grpc's own words say neither plainly); else None."""
         if not any(word in details.lower() for word in _HANDSHAKE_WORDS):
-            return details
+            return None
         if self.secure:
-            return (f"{details} (TLS to the worker failed: does it serve TLS, with a "
-                    "certificate signed by [gateway] worker_tls_ca and naming its address "
-                    "or worker_tls_server_name, and does it trust the CA of "
-                    "worker_tls_cert?)")
-        return (f"{details} (if the worker serves TLS, the gateway needs [gateway] "
-                "worker_tls_ca, worker_tls_cert and worker_tls_key)")
+            return ("TLS to the worker failed: does it serve TLS, with a certificate signed "
+                    "by [gateway] worker_tls_ca and naming the name it was found by (or "
+                    "worker_tls_server_name), and does it trust the CA of worker_tls_cert?")
+        return ("if the worker serves TLS, the gateway needs [gateway] worker_tls_ca, "
+                "worker_tls_cert and worker_tls_key")
 
 
 def _dns_name(target: str) -> str | None:

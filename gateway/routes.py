@@ -144,8 +144,8 @@ async def ability_call(request: web.Request) -> web.StreamResponse:
         if unreached:  # the route may well be served: no worker has said what it serves
             raise NoWorker(
                 f"no ability at {request.path} is known, but {unreached} of the gateway's "
-                f"workers never answered its health probe and may serve it (its log says "
-                f"why); retry after {settings.retry_after_s} s",
+                "workers, which may serve it, cannot be spoken to (a TLS handshake fails; "
+                f"the gateway's log says what to set); retry after {settings.retry_after_s} s",
                 headers={"Retry-After": str(settings.retry_after_s)})
         known = ", ".join(sorted(a.route for a in upstreams.abilities())) or "none yet"
         raise NotFound(f"no ability at {request.path}; abilities served: {known}")

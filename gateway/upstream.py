@@ -62,9 +62,10 @@ class Endpoint:
     healthy: bool = False
     outstanding: int = 0
     target: str = ""  # the workers entry it was found by (metrics)
-    # grpc's failure text made plainer (gateway.channels: TLS on one side only, ...)
-    explain: Callable[[str], str] = field(default=str, repr=False)
+    # what a failed TLS handshake means (gateway.channels), None for other failures
+    diagnose: Callable[[str], str | None] = field(default=lambda _: None, repr=False)
     last_failure: str = ""  # why its last health probe failed, "" once one succeeds
+    handshake_failed: bool = False  # ... and it failed in (or for want of) a TLS handshake
     call_raw: grpc.aio.UnaryUnaryMultiCallable = field(init=False, repr=False)
     session_raw: grpc.aio.StreamStreamMultiCallable = field(init=False, repr=False)
 
@@ -98,12 +99,14 @@ class Endpoint:
                 self.ability = await self._describe(loader_pb2.DescribeRequest(), timeout=timeout)
         except grpc.aio.AioRpcError as error:
             serving = False
-            failure = self.explain(error.details() or error.code().name)
-            if failure != self.last_failure:  # once per reason, not at every probe
-                log.warning("worker %s: health probe failed: %s", self.address, failure)
-            self.last_failure = failure
+            details = error.details() or error.code().name
+            hint = self.diagnose(details)
+            if details != self.last_failure:  # once per reason, not at every probe
+                log.warning("worker %s: health probe failed: %s%s", self.address, details,
+                            f" ({hint})" if hint else "")
+            self.last_failure, self.handshake_failed = details, hint is not None
         else:
-            self.last_failure = ""
+            self.last_failure, self.handshake_failed = "", False
         if serving != self.healthy:
             log.info("worker %s (%s) is now %s", self.address, self.service_id or "?",
                      "healthy" if serving else "unhealthy")
@@ -164,7 +167,7 @@ class Upstreams:
         have = {e.address for e in self.endpoints}
         added = [Endpoint(address, self._channels.open(address, self.discovery.target_of(address)),
                           target=self.discovery.target_of(address),
-                          explain=self._channels.explain)
+                          diagnose=self._channels.diagnose)
                  for address in addresses if address not in have]
         if not gone and not added:
             return []
@@ -206,9 +209,10 @@ class Upstreams:
                 log.exception("following the worker names failed; trying again")
 
     def unreached(self) -> int:
-        """Workers whose probes fail and that never told their ability: a route not known
-        may be theirs, so it cannot be said not to exist."""
-        return sum(1 for e in self.endpoints if e.ability is None and e.last_failure)
+        """Workers that run but cannot be spoken to (a TLS handshake fails) and so never told
+        their ability: a route not known may be theirs, so it cannot be said not to exist.
+        (One that refuses connections is not counted: a pod not started yet.)"""
+        return sum(1 for e in self.endpoints if e.ability is None and e.handshake_failed)
 
     def abilities(self) -> list[loader_pb2.Ability]:
         return list(self._by_service.values())

@@ -194,7 +194,7 @@ async def test_a_plain_text_gateway_in_front_of_a_tls_worker_answers_503_and_kee
             body = await reply.json()
         assert reply.status == 503, body
         assert body["header"]["code"] == 10503
-        assert "never answered its health probe" in body["header"]["message"]
+        assert "cannot be spoken to (a TLS handshake fails" in body["header"]["message"]
         assert "the gateway needs [gateway] worker_tls_ca" in caplog.text
         async with gateway.client.get("/v1/abilities") as listed:
             assert listed.status == 200
