@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth import AUTH, auth_middleware
+from gateway.drain import DRAIN, drain_middleware
 from gateway.routes import (
     METRICS,
     READYZ,
@@ -28,7 +29,9 @@ __all__ = ["make_admin_app", "start_admin"]
 
 def make_admin_app(public: web.Application) -> web.Application:
     """The admin routes over the public app's settings, metrics, worker set and credentials."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    # /readyz 503 while draining here too (gateway/drain.py)
+    app = web.Application(middlewares=[error_middleware, auth_middleware, drain_middleware])
+    app[DRAIN] = public[DRAIN]
     app[SETTINGS] = public[SETTINGS]
     app[METRICS] = public[METRICS]
     app[UPSTREAMS] = public[UPSTREAMS]

@@ -149,10 +149,11 @@ class _Connection(RequestHandler):
                 self._head_timer.cancel()
                 self._head_timer = None
             self._head_started = False
-        elif data and self._waiter is not None and not self._waiter.done():
+        elif data and self._head_timer is not None:
             self._head_started = True
-            if self._head_timer is None:  # the first byte of the next request
-                self._arm()
+        elif data and self._waiter is not None and not self._waiter.done():
+            self._head_started = True  # the first byte of the next request
+            self._arm()
 
     def _head_late(self) -> None:
         self._head_timer = None
