@@ -17,6 +17,7 @@ from loader.config import (
     read_toml,
     setting,
     together,
+    usable_tls,
 )
 
 __all__ = ["GatewaySettings"]
@@ -137,6 +138,11 @@ class GatewaySettings:
                                    "worker_tls_key": self.worker_tls_key},
                        "the gateway checks each worker's certificate against the CA and "
                        "shows its own certificate and key to it (mutual TLS)")
+        if tls:
+            assert self.worker_tls_ca and self.worker_tls_cert and self.worker_tls_key
+            usable_tls("gateway", ("worker_tls_cert", self.worker_tls_cert),
+                       ("worker_tls_key", self.worker_tls_key),
+                       ("worker_tls_ca", self.worker_tls_ca))
         if self.worker_tls_server_name and not tls:
             raise ConfigError("[gateway] worker_tls_server_name given without "
                               "[gateway] worker_tls_ca, worker_tls_cert, worker_tls_key: it "

@@ -5,6 +5,7 @@ Precedence, lowest first: defaults < config file < environment < command line.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import field, fields
@@ -13,7 +14,8 @@ from typing import Any, NamedTuple, TypeVar
 
 __all__ = [
     "ConfigError", "Key", "Layers", "boolean", "default_config_for", "flatten", "keys",
-    "pem_file", "port_number", "positive_int", "read_toml", "setting", "together", "with_default",
+    "pem_file", "port_number", "positive_int", "read_toml", "setting", "together", "usable_tls",
+    "with_default",
 ]
 
 T = TypeVar("T")
@@ -177,3 +179,22 @@ def together(table: str, values: Mapping[str, object], why: str) -> bool:
         raise ConfigError(f"{given} given without " + ", ".join(f"[{table}] {n}" for n in missing)
                           + f": {why}")
     return True
+
+
+def usable_tls(table: str, cert: tuple[str, Path], key: tuple[str, Path],
+               ca: tuple[str, Path]) -> None:
+    """Load the (name, file) pairs as TLS will, so a key that is not the certificate's, or a
+    CA file without a certificate, fails start-up naming its keys (grpc would only say
+    "Failed to bind", or fail each handshake)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:  # an encrypted key gets an empty password (no prompt): grpc cannot decrypt one
+        context.load_cert_chain(cert[1], key[1], password=lambda: b"")
+    except ssl.SSLError as e:
+        raise ConfigError(f"[{table}] {cert[0]} {str(cert[1])!r} and {key[0]} "
+                          f"{str(key[1])!r} are not a certificate and its unencrypted private "
+                          f"key ({e.reason or e})") from None
+    try:
+        context.load_verify_locations(cafile=ca[1])
+    except ssl.SSLError as e:
+        raise ConfigError(f"[{table}] {ca[0]} {str(ca[1])!r} holds no CA certificate "
+                          f"({e.reason or e})") from None

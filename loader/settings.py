@@ -17,6 +17,7 @@ from loader.config import (
     read_toml,
     setting,
     together,
+    usable_tls,
 )
 
 __all__ = ["LoaderSettings"]
@@ -57,10 +58,13 @@ class LoaderSettings:
     ready_file: Path | None = None
 
     def __post_init__(self) -> None:
-        together("loader", {"tls_cert": self.tls_cert, "tls_key": self.tls_key,
-                            "tls_client_ca": self.tls_client_ca},
-                 "a worker serves mutual TLS with its certificate, its key and the CA its "
-                 "clients' certificates must be signed by")
+        if together("loader", {"tls_cert": self.tls_cert, "tls_key": self.tls_key,
+                               "tls_client_ca": self.tls_client_ca},
+                    "a worker serves mutual TLS with its certificate, its key and the CA its "
+                    "clients' certificates must be signed by"):
+            assert self.tls_cert and self.tls_key and self.tls_client_ca
+            usable_tls("loader", ("tls_cert", self.tls_cert), ("tls_key", self.tls_key),
+                       ("tls_client_ca", self.tls_client_ca))
 
     @property
     def tls(self) -> bool:

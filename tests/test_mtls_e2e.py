@@ -340,3 +340,11 @@ def test_the_chart_refuses_one_tls_secret_without_the_other() -> None:
     message = template_error("abilities:\n  ocr: {image: a/ocr:1}\n"
                              "tls: {workerSecret: athena-workers-tls}\n")
     assert "tls.workerSecret and tls.gatewaySecret: give both" in message
+
+
+def test_a_key_that_is_not_the_certificates_fails_naming_both_keys(pki: Pki) -> None:
+    with pytest.raises(ConfigError, match=r"\[loader\] tls_cert .* and tls_key .* are not a "
+                                          r"certificate and its unencrypted private key"):
+        LoaderSettings(wrapper=ECHO, **pki.worker(key=pki.client_key))
+    with pytest.raises(ConfigError, match=r"\[gateway\] worker_tls_ca .* holds no CA"):
+        GatewaySettings(**{**pki.gateway(), "worker_tls_ca": pki.client_key})
