@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WORKERS ?= 2
 NATIVE := $(wildcard native/*.cpp native/*.hpp native/CMakeLists.txt)
 
-.PHONY: setup run test proto lint prometheus browser dnsmasq tesseract bench
+.PHONY: setup run test proto lint prometheus browser dnsmasq tesseract bench native-sanitize native-fuzz native-asan
 
 $(STAMP): pyproject.toml $(NATIVE)
 	python3 -m venv $(VENV)
@@ -91,3 +91,42 @@ images-deps:
 # builds wrappers/echo into images, runs them with podman and calls them (minutes when cold)
 image-test: setup images-deps
 	$(PY) -m pytest -m image tests/deploy/test_image.py
+
+# native/ built with clang for AddressSanitizer + UBSan and libFuzzer coverage, in a directory
+# of its own (the venv's modules stay as they are); atheris and pybind11 for it go to
+# NATIVE_TOOLS, not into the venv. The first build takes about two minutes on two cores.
+NATIVE_ASAN ?= build/native-asan
+NATIVE_TOOLS ?= build/native-tools
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS ?=
+CLANG_ASAN = $$(clang++ -print-file-name=libclang_rt.asan-x86_64.so)
+LIBSTDCXX = $$(g++ -print-file-name=libstdc++.so)
+# detect_leaks=0: CPython keeps its interned objects to exit; the ASan runtime must come first,
+# and libstdc++ before the modules load, or ASan cannot intercept their C++ throws
+SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONMALLOC=malloc
+
+$(NATIVE_TOOLS)/.installed:
+	$(PY) -m pip install -q --target $(NATIVE_TOOLS) atheris==3.0.0 pybind11
+	touch $@
+
+native-asan: setup $(NATIVE_TOOLS)/.installed
+	@command -v clang++ >/dev/null && test -e "$(CLANG_ASAN)" || { \
+	  echo "installing clang and its sanitizer runtimes (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null; }
+	bash tests/native/fuzz/build.sh $(abspath $(PY)) $(NATIVE_TOOLS) $(NATIVE_ASAN)
+
+# tests/native against the ASan + UBSan build; any sanitizer report fails it. --capture=sys:
+# a report goes to file descriptor 2, which pytest's default capture would swallow with the
+# process that dies
+native-sanitize: native-asan
+	$(SANITIZE_ENV) LD_PRELOAD="$(CLANG_ASAN) $(LIBSTDCXX)" \
+	  $(PY) tests/native/fuzz/use_build.py $(NATIVE_ASAN) -m pytest tests/native \
+	  --capture=sys -q -p no:cacheprovider
+
+# each fuzz target (tests/native/fuzz/fuzz.py) for FUZZ_SECONDS on the same build, from the
+# seed corpus in tests/native/fuzz/corpus; prints executions, coverage and corpus per target
+native-fuzz: native-asan
+	$(SANITIZE_ENV) LD_PRELOAD="$$(PYTHONPATH=$(NATIVE_TOOLS) $(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so $(LIBSTDCXX)" \
+	  PYTHONPATH=$(NATIVE_TOOLS) $(PY) tests/native/fuzz/run.py $(NATIVE_ASAN) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
