@@ -233,7 +233,7 @@ def _get(summary: str, schema: JSON, media: str = "application/json",
 
 def _fixed_paths() -> JSON:
     worker = {"type": "object", "properties": {
-        "address": {"type": "string"}, "ability": {"type": "string"},
+        "worker": {"type": "integer"}, "ability": {"type": "string"},
         "healthy": {"type": "boolean"}, "outstanding": {"type": "integer"}}}
     ability = {"type": "object", "properties": {
         "service_id": {"type": "string"}, "version": {"type": "string"},

@@ -99,7 +99,9 @@ async def test_workers_joining_and_leaving_a_dns_name_under_load_lose_no_call(
             tmp_path, "gateway",
             [ATHENA, "gateway", "--worker", f"{NAME}:{port}", "--port", "0", "--grpc-port", "0"],
             env={"ATHENA_GATEWAY_DNS_SERVER": dns.server,
-                 "ATHENA_GATEWAY_RESOLVE_INTERVAL_S": "0.3"}))
+                 "ATHENA_GATEWAY_RESOLVE_INTERVAL_S": "0.3",
+                 # worker addresses are listed on the admin listener's /readyz only
+                 "ATHENA_GATEWAY_ADMIN_PORT": "0"}))
 
         def calls(host: str) -> int:
             return worker_calls(int(str(workers[host]["metrics_port"])), host)
@@ -145,8 +147,8 @@ async def test_workers_joining_and_leaving_a_dns_name_under_load_lose_no_call(
 
 
 def _listed(gateway: dict[str, object], host: str) -> bool:
-    """Whether the gateway's /readyz lists a worker on `host`."""
-    with socket.create_connection(("127.0.0.1", int(str(gateway["http_port"]))), timeout=5) as s:
+    """Whether the gateway's admin /readyz lists a worker on `host`."""
+    with socket.create_connection(("127.0.0.1", int(str(gateway["admin_port"]))), timeout=5) as s:
         s.sendall(b"GET /readyz HTTP/1.0\r\nHost: gateway\r\n\r\n")
         text = b"".join(iter(lambda: s.recv(65536), b"")).decode()
     return f'"{host}:' in text
