@@ -116,7 +116,10 @@ class _Edge:
                        context: grpc.aio.ServicerContext) -> loader_pb2.Ability:
         code = "OK"
         try:
-            return self._ability(context, "Describe", request)
+            described = loader_pb2.Ability()
+            described.CopyFrom(self._ability(context, "Describe", request))
+            described.ClearField("wrapper")  # a path on the worker's machine: not for clients
+            return described
         except Exception as error:
             code = _status_name(error)  # before the abort, which raises
             await _abort(context, error, self._settings.expose_wrapper_errors)

@@ -232,6 +232,7 @@ async def test_a_garbage_describe_at_the_edge_is_invalid_argument_with_10001() -
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert aiges_code_from(caught.value.trailing_metadata()) == 10001
     assert sane.service_id == "faulty"  # the edge still answers a good one
+    assert sane.wrapper == ""  # where the worker loaded it from is not the client's business
 
 
 async def test_garbage_call_bytes_at_the_edge_are_invalid_argument_with_10001() -> None:
