@@ -105,7 +105,7 @@ def exchange(host: str, port: int, raw: bytes, timeout: float = TIMEOUT_S) -> An
             sock.sendall(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed before taking it all: read what it said
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             sock.settimeout(max(deadline - time.monotonic(), 0.01))
             try:

@@ -121,7 +121,7 @@ def _get(body: Any, path: tuple[Any, ...]) -> Any:
 
 def _has_text(body: Any) -> bool:
     try:
-        return isinstance(body["payload"]["text"], dict)
+        return "text" in body["payload"]["text"]
     except (KeyError, TypeError, IndexError):
         return False
 
