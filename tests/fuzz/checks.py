@@ -81,9 +81,9 @@ GRPC_ALLOWED = {
 }
 
 
-def check_grpc_error(error: grpc.RpcError, context: object) -> grpc.StatusCode:
+def check_grpc_error(error: grpc.RpcError, context: object) -> str:
     """A refusal at the public gRPC edge: a status a client can act on, an AIGES code in the
-    trailers, a message; INTERNAL only with a wrapper's own code."""
+    trailers, a message; INTERNAL only with a wrapper's own code. "STATUS/code", to count."""
     status = error.code()  # type: ignore[attr-defined]
     details = error.details()  # type: ignore[attr-defined]
     code = aiges_code_from(error.trailing_metadata())  # type: ignore[attr-defined]
@@ -93,7 +93,7 @@ def check_grpc_error(error: grpc.RpcError, context: object) -> grpc.StatusCode:
     assert code != Code.GATEWAY_FAULT, (status, details, context)
     if status is grpc.StatusCode.INTERNAL:
         assert code in WRAPPER_CODES, (status, code, details, context)
-    return status
+    return f"{status.name}/{code}"
 
 
 def exchange(host: str, port: int, raw: bytes, timeout: float = TIMEOUT_S) -> Answer:
