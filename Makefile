@@ -106,11 +106,14 @@ LIBSTDCXX = $$(g++ -print-file-name=libstdc++.so)
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONMALLOC=malloc
 
+# Only the venv's Python packages are used here, not its build of native/: a venv older than
+# native/ is not reinstalled for this build
 $(NATIVE_TOOLS)/.installed:
+	@test -x $(PY) || $(MAKE) setup
 	$(PY) -m pip install -q --target $(NATIVE_TOOLS) atheris==3.0.0 pybind11
 	touch $@
 
-native-asan: setup $(NATIVE_TOOLS)/.installed
+native-asan: $(NATIVE_TOOLS)/.installed
 	@command -v clang++ >/dev/null && test -e "$(CLANG_ASAN)" || { \
 	  echo "installing clang and its sanitizer runtimes (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -125,8 +128,9 @@ native-sanitize: native-asan
 	  $(PY) tests/native/fuzz/use_build.py $(NATIVE_ASAN) -m pytest tests/native \
 	  --capture=sys -q -p no:cacheprovider
 
-# each fuzz target (tests/native/fuzz/fuzz.py) for FUZZ_SECONDS on the same build, from the
-# seed corpus in tests/native/fuzz/corpus; prints executions, coverage and corpus per target
+# each fuzz target (tests/native/fuzz/fuzz.py; FUZZ_TARGETS, default all six) for FUZZ_SECONDS
+# on the same build, from the seed corpus in tests/native/fuzz/corpus (what it finds is kept in
+# build/fuzz); prints executions, coverage and corpus per target, fails on any finding
 native-fuzz: native-asan
 	$(SANITIZE_ENV) LD_PRELOAD="$$(PYTHONPATH=$(NATIVE_TOOLS) $(PY) -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so $(LIBSTDCXX)" \
 	  PYTHONPATH=$(NATIVE_TOOLS) $(PY) tests/native/fuzz/run.py $(NATIVE_ASAN) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -13,6 +13,6 @@ cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_COMPILER=clang++ -DPython_EXECUTABLE="$python" \
   -Dpybind11_DIR="$(PYTHONPATH=$tools "$python" -m pybind11 --cmakedir)" \
   -DATHENA_NATIVE_OPT=-O1 \
-  "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize=vptr,function -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
+  "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize=vptr,function -fno-sanitize-recover=undefined -fno-omit-frame-pointer -gline-tables-only" \
   >/dev/null
 ninja -C "$build"

@@ -1,22 +1,26 @@
 """Coverage-guided fuzz targets for the native parsers (atheris + libFuzzer).
 
-Each target feeds untrusted bytes to one public entry point and checks the verdict against a
-reference where one exists (protobuf for the wire parsers, binascii for base64), so a target
-finds wrong answers as well as memory errors. Run through tests/native/fuzz/run.py (make
+Each target feeds untrusted bytes to public entry points and checks the answer against a
+reference (json.loads and json.dumps for parse_request and render_json, binascii for base64,
+protobuf for the wire parsers and encode_call, bytes for Payload), so a target finds wrong
+answers as well as memory errors. Run through tests/native/fuzz/run.py (make
 native-fuzz), which loads the instrumented ASan build:
 
-    python tests/native/fuzz/use_build.py BUILD_DIR tests/native/fuzz/fuzz.py TARGET [libFuzzer flags]
+    python tests/native/fuzz/use_build.py BUILD_DIR tests/native/fuzz/fuzz.py TARGET [flags]
 """
 
 from __future__ import annotations
 
 import binascii
+import functools
+import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
-import atheris
 import aiges_embed
 import athena_codec
+import atheris
 
 from tests.native import test_response_parse
 from tests.native.wire import assert_parses_like_protobuf
@@ -24,33 +28,59 @@ from tests.native.wire import assert_parses_like_protobuf
 __all__ = ["TARGETS"]
 
 
-def json_scan(data: bytes) -> None:
-    """parse_request on any body; every span it finds is checked and encoded as the gateway does."""
+def _outcome(operation: Callable[[], object]) -> tuple[str, object]:
     try:
-        document = athena_codec.parse_request(data)
-    except athena_codec.JSONError:
-        return
+        return "ok", operation()
+    except Exception as error:  # the same exception type as bytes raises is the verdict
+        return "raised", type(error)
+
+
+def _with_spans_as_str(value: object) -> object:
+    if isinstance(value, athena_codec.Base64Span):
+        return json.loads(b'"' + value.tobytes() + b'"')
+    if isinstance(value, dict):
+        return {key: _with_spans_as_str(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_spans_as_str(item) for item in value]
+    return value
+
+
+def _spans(document: object) -> list[athena_codec.Base64Span]:
     payload = document.get("payload") if isinstance(document, dict) else None
     if not isinstance(payload, dict):
+        return []
+    return [value for item in payload.values() if isinstance(item, dict)
+            for value in item.values() if isinstance(value, athena_codec.Base64Span)]
+
+
+def json_scan(data: bytes) -> None:
+    """parse_request on any body: json.loads's verdict and document (spans read as str); each
+    span checked and encoded as the gateway does; render_json of the document as json.dumps."""
+    try:
+        expected: str | None = repr(json.loads(data))
+    except RecursionError:
+        return  # nested past Python's recursion limit: parse_request stops at 512 levels
+    except ValueError:
+        expected = None
+    try:
+        document = athena_codec.parse_request(data)
+    except athena_codec.JSONError as error:
+        assert expected is None or "Nesting deeper" in str(error), (data, error)
         return
-    inputs = []
-    for item in payload.values():
-        if not isinstance(item, dict):
-            continue
-        for value in item.values():
-            if isinstance(value, athena_codec.Base64Span):
-                value.is_valid()
-                inputs.append(("k", 1, 3, {}, value))
+    assert repr(_with_spans_as_str(document)) == expected, data
+    spans = _spans(document)
+    inputs = [("k", 1, 3, {}, span) for span in spans]
+    for span in spans:
+        span.is_valid()
     try:
         athena_codec.encode_call(data, "sid", {}, inputs, [])
     except athena_codec.Base64Error:
         pass
-    if inputs:
+    if spans:
         return  # a span is not a buffer render_json takes
-    try:
-        athena_codec.render_json(document)
-    except UnicodeEncodeError:
-        pass  # a lone surrogate ("\\ud800"), as json.dumps(...).encode() refuses it
+    text = functools.partial(json.dumps, document, ensure_ascii=False, separators=(",", ":"))
+    dumps = _outcome(lambda: text().encode())
+    assert _outcome(functools.partial(athena_codec.render_json, document)) == dumps, data
 
 
 def base64_span(data: bytes) -> None:
@@ -120,12 +150,55 @@ def call_encode(data: bytes) -> None:
     assert [(k, t) for k, t, _ in view[3]] == accepts
 
 
+Affix = bytes | tuple[bytes, ...]
+
+
+def _bytes_operation(
+    op: int, i: int | None, j: int | None, step: int | None, affix: Affix, b: Any
+) -> object:
+    """One bytes operation on b (bytes or Payload), chosen by op."""
+    if op == 0:
+        return b[i or 0]
+    if op == 1:
+        return b[i:j:step]
+    if op == 2:
+        return b.startswith(affix, i, j)
+    if op == 3:
+        return b.endswith(affix, i, j)
+    return (i or 0) + 128 in b if step else (affix if isinstance(affix, bytes) else b"") in b
+
+
+def payload(data: bytes) -> None:
+    """Payload's bytes API with fuzzed indices, slices and affixes: what bytes would answer."""
+    fdp = atheris.FuzzedDataProvider(data)
+    blob = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 64))
+    raw = athena_codec.encode_call(None, "", {}, [("k", 1, 0, {}, blob)], [])
+    view = aiges_embed.parse_call(raw).data.list[0].data
+    assert isinstance(view, aiges_embed.Payload) and bytes(view) == blob and len(view) == len(blob)
+    assert view == blob and hash(view) == hash(blob) and list(view) == list(blob)
+
+    def index() -> int | None:
+        return None if fdp.ConsumeProbability() < 0.1 else fdp.ConsumeIntInRange(-80, 80)
+
+    for _ in range(fdp.ConsumeIntInRange(1, 8)):
+        op = fdp.ConsumeIntInRange(0, 4)
+        i, j = index(), index()
+        step = fdp.ConsumeIntInRange(-3, 3) or None
+        affix: Affix = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 4))
+        if fdp.ConsumeBool():
+            affix = (affix, fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 4)))
+        on_view = _outcome(functools.partial(_bytes_operation, op, i, j, step, affix, view))
+        on_bytes = _outcome(functools.partial(_bytes_operation, op, i, j, step, affix, blob))
+        assert on_view == on_bytes, (op, i, j, step, affix, blob)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "json_scan": json_scan,
     "base64_span": base64_span,
     "parse": parse,
     "response_parse": response_parse,
     "call_encode": call_encode,
+    "payload": payload,
 }
 
 

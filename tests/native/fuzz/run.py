@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORK = Path("build/fuzz")
-TARGETS = ("json_scan", "base64_span", "parse", "response_parse", "call_encode")
+TARGETS = ("json_scan", "base64_span", "parse", "response_parse", "call_encode", "payload")
 STAT = re.compile(r"stat::(\w+):\s+(\d+)")
 DONE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
 
