@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from gateway.admin import start_admin
 from gateway.auth import AUTH, Authenticator, auth_middleware
-from gateway.connections import ConnectionRunner, Connections, connection_limits
+from gateway.connections import http_runner
 from gateway.drain import DRAIN, Drain, drain_middleware
 from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
@@ -84,12 +84,7 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     app = make_app(settings, metrics, upstreams)
     if group_index is not None:
         _join_group(app, metrics, group_index)
-    cap, backlog = connection_limits(settings.max_connections)
-    if cap < settings.max_connections:
-        log.warning("[gateway] max_connections %d is more than RLIMIT_NOFILE leaves room for: "
-                    "at most %d connections", settings.max_connections, cap)
-    runner = ConnectionRunner(app, Connections(cap, settings.header_timeout_s),
-                              access_log=None, keepalive_timeout=settings.keepalive_timeout_s)
+    runner, backlog = http_runner(app, settings)
     await runner.setup()
     # grpc.aio binds with SO_REUSEPORT already (grpc.so_reuseport defaults to on); aiohttp
     # only when asked, so a lone gateway still fails on a port another server holds
@@ -108,7 +103,7 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
         log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,
                  ability.route)
     log.info("gateway serving HTTP on %s:%d (at most %d connections) and gRPC on %s:%d",
-             settings.host, http_port, cap, settings.host, grpc_port)
+             settings.host, http_port, runner.connections.cap, settings.host, grpc_port)
     write_ready_file(settings.ready_file,
                      {**ports, "pid": os.getpid(), **(extra_ready_info or {})})
     try:

@@ -20,9 +20,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from gateway.settings import GatewaySettings
 from loader.v1.codes import Code
 
-__all__ = ["ConnectionRunner", "Connections", "connection_limits"]
+__all__ = ["ConnectionRunner", "Connections", "connection_limits", "http_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,12 @@ def connection_limits(configured: int) -> tuple[int, int]:
     return max(1, min(configured, limit - in_use - backlog - OTHERS)), backlog
 
 
+def _aiges_body(code: int, message: str) -> bytes:
+    return json.dumps({"header": {"code": int(code), "message": message, "sid": ""}}).encode()
+
+
 def _response(status: str, code: int, message: str) -> bytes:
-    body = json.dumps({"header": {"code": int(code), "message": message, "sid": ""}}).encode()
+    body = _aiges_body(code, message)
     head = (f"HTTP/1.1 {status}\r\nContent-Type: application/json; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\nServer: athena\r\n\r\n")
     return head.encode() + body
@@ -155,6 +160,29 @@ class _Connection(RequestHandler):
             self._head_started = True  # the first byte of the next request
             self._arm()
 
+    def handle_error(self, request: web.BaseRequest, status: int = 500,
+                     exc: BaseException | None = None, message: str | None = None
+                     ) -> web.StreamResponse:
+        """aiohttp's answer when its HTTP parser refuses a request (a bad header token, a
+        duplicate Content-Type, a URL with a control character) or a handler escaped every
+        middleware: AIGES JSON with the connection closed, not aiohttp's text/plain. A
+        refusal is the client's doing, so it is logged in one line at debug level (at ERROR
+        with a traceback, as aiohttp does, any client could fill the log)."""
+        if status >= 500:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+            code, text = Code.GATEWAY_FAULT, "internal gateway error (logged)"
+        else:
+            reason = str(getattr(exc, "message", "") or exc or message or "malformed request")
+            log.debug("HTTP request from %s refused by the parser: %s", request.remote, reason)
+            code, text = Code.BAD_HTTP, f"malformed HTTP request: {reason[:200]}"
+        if request.writer.output_size > 0:  # an answer is on its way already: cut it short
+            raise ConnectionError("the response was sent already; closing the connection")
+        response = web.Response(status=status, body=_aiges_body(code, text),
+                                content_type="application/json",
+                                headers={"Server": "athena"})
+        response.force_close()
+        return response
+
     def _head_late(self) -> None:
         self._head_timer = None
         if self._force_close or self.transport is None:
@@ -198,3 +226,15 @@ class ConnectionRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         return _Server(self.connections, await super()._make_server())
+
+
+def http_runner(app: web.Application, settings: GatewaySettings) -> tuple[ConnectionRunner, int]:
+    """The runner serving `app` with [gateway] max_connections (as far as RLIMIT_NOFILE
+    allows), header_timeout_s and keepalive_timeout_s; and the listen backlog to bind with."""
+    cap, backlog = connection_limits(settings.max_connections)
+    if cap < settings.max_connections:
+        log.warning("[gateway] max_connections %d is more than RLIMIT_NOFILE leaves room for: "
+                    "at most %d connections", settings.max_connections, cap)
+    runner = ConnectionRunner(app, Connections(cap, settings.header_timeout_s),
+                              access_log=None, keepalive_timeout=settings.keepalive_timeout_s)
+    return runner, backlog

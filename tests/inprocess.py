@@ -14,6 +14,7 @@ import grpc
 from aiohttp import web
 
 from gateway.app import make_app
+from gateway.connections import http_runner
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
@@ -114,9 +115,10 @@ async def running_gateway(
         app = make_app(settings, metrics, upstreams)
         if configure is not None:
             configure(app)
-        runner = web.AppRunner(app, access_log=None)
+        # the production runner: its connection limits and its answers to broken HTTP
+        runner, backlog = http_runner(app, settings)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog)
         await site.start()
         base = f"http://127.0.0.1:{site.port}"
         async with aiohttp.ClientSession(base) as client:

@@ -21,6 +21,7 @@ class Code(IntEnum):
     REQUEST_JSON = 10163
     ROUTE_NOT_FOUND = 10404
     # Ours: AIGES has no code for these; chosen to echo the HTTP status they travel with.
+    BAD_HTTP = 10400  # the request line or headers break HTTP's rules (the HTTP parser refused)
     AUTH_REQUIRED = 10401  # no credentials at an authenticating gateway, or malformed ones
     AUTH_REFUSED = 10403  # credentials sent but not accepted (key, signature, date, replay)
     BODY_TIMEOUT = 10408  # the request body did not arrive within [gateway] body_timeout_s

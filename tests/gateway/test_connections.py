@@ -191,3 +191,32 @@ def test_public_grpc_edge_closes_idle_and_aged_connections_with_a_grace() -> Non
     assert options["grpc.max_connection_age_ms"] == 600_000
     # a session may last [ws] sessionTimeout: one begun just before its connection's age ends
     assert options["grpc.max_connection_age_grace_ms"] == 180_000
+
+
+@pytest.mark.parametrize("head", [
+    b"POST /v1/private/echo HTTP/1.1\r\nHost: g\r\nContent-Type: a\r\nContent-Type: b\r\n\r\n",
+    b"GET /v1/private/e\x01cho HTTP/1.1\r\nHost: g\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nBad Header: x\r\n\r\n",
+    b"FOO\x00 / HTTP/1.1\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n",
+], ids=["duplicate-content-type", "control-char-in-path", "bad-header-token", "bad-method",
+        "header-too-long"])
+async def test_a_request_the_http_parser_refuses_is_400_10400_in_aiges_json_logged_quietly(
+        gateway: Callable[..., Any], head: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    async with gateway() as port:
+        reader, writer = await connect(port)
+        writer.write(head)
+        status, headers, body = await read_response(reader)
+        assert status == 400
+        assert headers["server"] == "athena"
+        reply = json.loads(body)
+        assert reply["header"]["code"] == 10400
+        assert reply["header"]["message"].startswith("malformed HTTP request: ")
+        assert await closed(reader) == b""
+        writer.close()
+        # the service goes on, and a client's refusal is no ERROR with a traceback
+        reader, writer = await connect(port)
+        writer.write(echo_request())
+        assert (await read_response(reader))[0] == 200
+        writer.close()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
