@@ -97,7 +97,7 @@ image-test: setup images-deps
 # NATIVE_TOOLS, not into the venv. The first build takes about two minutes on two cores.
 NATIVE_ASAN ?= build/native-asan
 NATIVE_TOOLS ?= build/native-tools
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 10
 FUZZ_TARGETS ?=
 CLANG_ASAN = $$(clang++ -print-file-name=libclang_rt.asan-x86_64.so)
 LIBSTDCXX = $$(g++ -print-file-name=libstdc++.so)
@@ -128,7 +128,7 @@ native-sanitize: native-asan
 	  $(PY) tests/native/fuzz/use_build.py $(NATIVE_ASAN) -m pytest tests/native \
 	  --capture=sys -q -p no:cacheprovider
 
-# each fuzz target (tests/native/fuzz/fuzz.py; FUZZ_TARGETS, default all six) for FUZZ_SECONDS
+# each fuzz target (tests/native/fuzz/fuzz.py; FUZZ_TARGETS, default all seven) for FUZZ_SECONDS
 # on the same build, from the seed corpus in tests/native/fuzz/corpus (what it finds is kept in
 # build/fuzz); prints executions, coverage and corpus per target, fails on any finding
 native-fuzz: native-asan

@@ -19,7 +19,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORK = Path("build/fuzz")
-TARGETS = ("json_scan", "base64_span", "parse", "response_parse", "call_encode", "payload")
+TARGETS = ("json_scan", "base64_span", "parse", "response_parse", "call_encode", "payload",
+           "serialize")
 STAT = re.compile(r"stat::(\w+):\s+(\d+)")
 DONE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
 
