@@ -29,55 +29,6 @@ from tests.native.wire import assert_parses_like_protobuf
 __all__ = ["TARGETS"]
 
 
-class _Output:
-    """A wrapper's output as serialize_response reads it: by attribute, any of them missing."""
-
-    def __init__(self, **fields: object) -> None:
-        self.__dict__.update(fields)
-
-
-def serialize(data: bytes) -> None:
-    """serialize_response on fuzzed outputs: byte for byte protobuf's deterministic encoding."""
-    fdp = atheris.FuzzedDataProvider(data)
-
-    def text() -> str:
-        return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 6))
-
-    sid = text()
-    override = fdp.ConsumeIntInRange(-(2**31), 2**31 - 1) if fdp.ConsumeBool() else None
-    outputs, expected = [], []
-    for _ in range(fdp.ConsumeIntInRange(0, 3)):
-        fields: dict[str, object] = {}
-        for name in ("key", "type", "status", "desc", "data"):
-            if fdp.ConsumeProbability() < 0.15:
-                continue  # missing: the proto3 default
-            if name == "key":
-                fields[name] = text()
-            elif name in ("type", "status"):
-                fields[name] = fdp.ConsumeIntInRange(-(2**31), 2**31 - 1)
-            elif name == "desc":
-                # short keys over a small alphabet: many share a prefix ("ab" and "a")
-                fields[name] = {
-                    "".join("ab"[b & 1] for b in fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 3)))
-                    if fdp.ConsumeBool() else text(): text()
-                    for _ in range(fdp.ConsumeIntInRange(0, 4))
-                }
-            else:
-                choice = fdp.ConsumeIntInRange(0, 3)
-                blob = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 32))
-                fields[name] = (None, blob, bytearray(blob), text())[choice]
-        outputs.append(_Output(**fields))
-        value = fields.get("data")
-        expected.append(loader_pb2.Data(
-            key=fields.get("key", ""), type=fields.get("type", 0),
-            status=override if override is not None else fields.get("status", 0),
-            desc=fields.get("desc", {}),
-            data=value.encode() if isinstance(value, str) else bytes(value or b""),
-        ))
-    want = loader_pb2.CallResponse(sid=sid, outputs=expected).SerializeToString(deterministic=True)
-    assert aiges_embed.serialize_response(sid, outputs, override) == want, data
-
-
 def _outcome(operation: Callable[[], object]) -> tuple[str, object]:
     try:
         return "ok", operation()
@@ -246,6 +197,55 @@ def payload(data: bytes) -> None:
         on_view = _outcome(functools.partial(_bytes_operation, op, i, j, step, affix, view))
         on_bytes = _outcome(functools.partial(_bytes_operation, op, i, j, step, affix, blob))
         assert on_view == on_bytes, (op, i, j, step, affix, blob)
+
+
+class _Output:
+    """A wrapper's output as serialize_response reads it: by attribute, any of them missing."""
+
+    def __init__(self, **fields: object) -> None:
+        self.__dict__.update(fields)
+
+
+def serialize(data: bytes) -> None:
+    """serialize_response on fuzzed outputs: byte for byte protobuf's deterministic encoding."""
+    fdp = atheris.FuzzedDataProvider(data)
+
+    def text() -> str:
+        return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 6))
+
+    sid = text()
+    override = fdp.ConsumeIntInRange(-(2**31), 2**31 - 1) if fdp.ConsumeBool() else None
+    outputs, expected = [], []
+    for _ in range(fdp.ConsumeIntInRange(0, 3)):
+        fields: dict[str, object] = {}
+        for name in ("key", "type", "status", "desc", "data"):
+            if fdp.ConsumeProbability() < 0.15:
+                continue  # missing: the proto3 default
+            if name == "key":
+                fields[name] = text()
+            elif name in ("type", "status"):
+                fields[name] = fdp.ConsumeIntInRange(-(2**31), 2**31 - 1)
+            elif name == "desc":
+                # short keys over a small alphabet: many share a prefix ("ab" and "a")
+                fields[name] = {
+                    "".join("ab"[b & 1] for b in fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 3)))
+                    if fdp.ConsumeBool() else text(): text()
+                    for _ in range(fdp.ConsumeIntInRange(0, 4))
+                }
+            else:
+                choice = fdp.ConsumeIntInRange(0, 3)
+                blob = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 32))
+                fields[name] = (None, blob, bytearray(blob), text())[choice]
+        outputs.append(_Output(**fields))
+        value = fields.get("data")
+        expected.append(loader_pb2.Data(
+            key=fields.get("key", ""), type=fields.get("type", 0),
+            status=override if override is not None else fields.get("status", 0),
+            desc=fields.get("desc", {}),
+            data=value.encode() if isinstance(value, str) else bytes(value or b""),
+        ))
+    want = loader_pb2.CallResponse(sid=sid, outputs=expected).SerializeToString(deterministic=True)
+    assert aiges_embed.serialize_response(sid, outputs, override) == want, data
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
