@@ -40,6 +40,35 @@ async def _as_rpc_error(call: grpc.aio.StreamStreamCall, failure: Exception) -> 
                                 await call.trailing_metadata(), await call.details())
 
 
+async def _write(call: grpc.aio.StreamStreamCall, request: bytes) -> None:
+    """`call.write(request)`, but a write that fails because the worker has just ended the
+    stream raises the worker's own status. grpc.aio's write records its INTERNAL "Internal
+    error from Core" as the stream's status when the send fails before the worker's status has
+    been read, and the worker's status is then lost (its code, AIGES code and message). Here
+    the send goes to the same cygrpc call grpc.aio's write uses (grpc 1.85's private
+    attributes, checked for; without them the plain write), and a failed send waits for the
+    status the stream really ended with."""
+    cython_call = getattr(call, "_cython_call", None)
+    metadata_sent = getattr(call, "_metadata_sent", None)
+    if cython_call is None or metadata_sent is None or getattr(call, "_done_writing_flag", True):
+        await call.write(request)  # also raises the half-closed / other-API-style errors
+        return
+    if call.done():
+        raise asyncio.InvalidStateError("the stream has ended")
+    await metadata_sent.wait()
+    try:
+        await cython_call.send_serialized_message(request)
+    except grpc.aio.UsageError:
+        raise
+    except asyncio.CancelledError:
+        call.cancel()  # as grpc.aio's write does: a cancelled write ends the stream
+        raise
+    except Exception:  # cygrpc.InternalError: the send failed; the status says why
+        raise grpc.aio.AioRpcError(await call.code(), await call.initial_metadata(),
+                                   await call.trailing_metadata(),
+                                   await call.details()) from None
+
+
 class ReopeningSession(grpc.aio.StreamStreamCall):  # type: ignore[misc]
     def __init__(self, call: grpc.aio.StreamStreamCall,
                  reopen: Callable[[], Awaitable[grpc.aio.StreamStreamCall | None]],
@@ -77,7 +106,7 @@ class ReopeningSession(grpc.aio.StreamStreamCall):  # type: ignore[misc]
             call = self._call
             self._keep(request)
             try:
-                await call.write(request)
+                await _write(call, request)
                 return
             except _ENDED as error:
                 failure = error
