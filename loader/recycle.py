@@ -16,10 +16,16 @@ from pathlib import Path
 
 from loader.settings import MIB, LoaderSettings
 
-__all__ = ["EXIT_RECYCLE", "LOCK_NAME", "Recycler", "rss_bytes"]
+__all__ = ["EXIT_RECYCLE", "LOCK_NAME", "NOTICE_S", "Recycler", "rss_bytes"]
 
 EXIT_RECYCLE = 75  # EX_TEMPFAIL: done on purpose, start a fresh one (no crash backoff)
 LOCK_NAME = "recycle.lock"
+# the time balancers get to see a change of worker: a worker over its limit stays up,
+# NOT_SERVING, this long before it stops taking calls; a replacement serves this long before
+# the next sibling may go. The gateway's health checks run every [gateway] health_interval_s
+# (1 s): without the second wait, a sibling went NOT_SERVING before the gateway had seen the
+# replacement serve, and the ability had no worker for up to a second (503)
+NOTICE_S = 3.0
 
 
 def rss_bytes() -> int:

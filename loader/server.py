@@ -20,7 +20,7 @@ from loader.metrics import LoaderMetrics
 from loader.plugin import Plugin
 from loader.probe import start_probe
 from loader.process import stop_event, write_ready_file
-from loader.recycle import EXIT_RECYCLE, Recycler
+from loader.recycle import EXIT_RECYCLE, NOTICE_S, Recycler
 from loader.servicer import LoaderServicer
 from loader.sessions import SessionEngine
 from loader.settings import LoaderSettings
@@ -32,9 +32,6 @@ __all__ = ["EXIT_RECYCLE", "EXIT_STUCK", "Worker", "assemble", "run", "serve"]
 log = logging.getLogger(__name__)
 
 EXIT_STUCK = 70  # EX_SOFTWARE
-# a worker over its recycling limit stays up, NOT_SERVING, this long before it stops taking
-# calls: the gateway's health checks (every [gateway] health_interval_s, 1 s) see it go first
-_RECYCLE_DRAIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -170,7 +167,7 @@ async def serve(settings: LoaderSettings, stop: asyncio.Event) -> bool:
             task.cancel()
         stopped.set()
         serving = False
-        await worker.drain(settings.grace_s, _RECYCLE_DRAIN_S if recycled else 0.0)
+        await worker.drain(settings.grace_s, NOTICE_S if recycled else 0.0)
         await probe.cleanup()
         worker.close()
         log.info("worker %d stopped%s", os.getpid(), " to be recycled" if recycled else "")

@@ -25,7 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from loader.process import child_environment
-from loader.recycle import EXIT_RECYCLE, LOCK_NAME
+from loader.recycle import EXIT_RECYCLE, LOCK_NAME, NOTICE_S
 from loader.restarts import Restarter, RestartPolicy
 
 __all__ = ["PortInUse", "Supervisor", "WorkerExits", "WorkerFailed", "WorkerSpec",
@@ -207,8 +207,11 @@ class Supervisor:
         worker.port, worker.metrics_port = info["port"], info["metrics_port"]
         worker.service_id = info["service_id"]
         self.restarts.show(worker.service_id)  # 0 until the first restart or recycle
-        # serving again: the next sibling over its limit may recycle now
-        worker.ready_file.with_suffix(".recycling").unlink(missing_ok=True)
+        # serving again: the next sibling over its limit may recycle once balancers have had
+        # NOTICE_S to see this one serve
+        mark = worker.ready_file.with_suffix(".recycling")
+        if mark.exists():
+            asyncio.get_running_loop().call_later(NOTICE_S, mark.unlink, True)
         log.info("worker %s#%d (pid %d) ready on %s", worker.service_id, worker.index,
                  info["pid"], worker.address)
 
