@@ -84,7 +84,7 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     app = make_app(settings, metrics, upstreams)
     if group_index is not None:
         _join_group(app, metrics, group_index)
-    runner, backlog = http_runner(app, settings)
+    runner, backlog = http_runner(app, settings, metrics)
     await runner.setup()
     # grpc.aio binds with SO_REUSEPORT already (grpc.so_reuseport defaults to on); aiohttp
     # only when asked, so a lone gateway still fails on a port another server holds

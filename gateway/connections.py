@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from loader.v1.codes import Code
 
@@ -77,19 +78,32 @@ def _response(status: str, code: int, message: str) -> bytes:
 class Connections:
     """The open HTTP connections of one listener: how many, the cap, the head deadline."""
 
-    def __init__(self, cap: int, header_timeout_s: float) -> None:
+    def __init__(self, cap: int, header_timeout_s: float, metrics: GatewayMetrics) -> None:
         self.cap = cap
         self.header_timeout_s = header_timeout_s
         self.open = 0
-        self.refused = 0
         self.lingering = 0
-        self.header_timeouts = 0
+        self._metrics = metrics
         self.refusal = _response("503 Service Unavailable", Code.NO_WORKER,
                                  f"this gateway process holds {cap} connections, its limit "
                                  "([gateway] max_connections); retry on a new connection")
         self.timeout = _response("408 Request Timeout", Code.BODY_TIMEOUT,
                                  f"request line and headers not received within "
                                  f"{header_timeout_s:g} s ([gateway] header_timeout_s)")
+
+    def opened(self) -> None:
+        self.open += 1
+        self._metrics.http_connections.inc()
+
+    def closed(self) -> None:
+        self.open -= 1
+        self._metrics.http_connections.dec()
+
+    def refused(self) -> None:
+        self._metrics.http_connections_refused.inc()
+
+    def timed_out(self) -> None:
+        self._metrics.http_header_timeouts.inc()
 
 
 class _Refusal(asyncio.Protocol):
@@ -105,7 +119,7 @@ class _Refusal(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         connections = self._connections
-        connections.refused += 1
+        connections.refused()
         transport.write(connections.refusal)
         if connections.lingering >= _LINGERING:
             transport.close()
@@ -136,7 +150,7 @@ class _Connection(RequestHandler):
         self._head_started = False  # a byte of the head being waited for has arrived
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._connections.open += 1
+        self._connections.opened()
         super().connection_made(transport)
         self._arm()
 
@@ -187,7 +201,7 @@ class _Connection(RequestHandler):
         self._head_timer = None
         if self._force_close or self.transport is None:
             return
-        self._connections.header_timeouts += 1
+        self._connections.timed_out()
         if self._head_started:  # a client that sent nothing gets no answer
             self.transport.write(self._connections.timeout)
         self.force_close()  # the transport sends what was written, then closes
@@ -197,7 +211,7 @@ class _Connection(RequestHandler):
             self._head_timer.cancel()
             self._head_timer = None
         if self._manager is not None:  # aiohttp calls this once; count it once too
-            self._connections.open -= 1
+            self._connections.closed()
         super().connection_lost(exc)
 
 
@@ -228,13 +242,14 @@ class ConnectionRunner(web.AppRunner):
         return _Server(self.connections, await super()._make_server())
 
 
-def http_runner(app: web.Application, settings: GatewaySettings) -> tuple[ConnectionRunner, int]:
+def http_runner(app: web.Application, settings: GatewaySettings, metrics: GatewayMetrics
+                ) -> tuple[ConnectionRunner, int]:
     """The runner serving `app` with [gateway] max_connections (as far as RLIMIT_NOFILE
     allows), header_timeout_s and keepalive_timeout_s; and the listen backlog to bind with."""
     cap, backlog = connection_limits(settings.max_connections)
     if cap < settings.max_connections:
         log.warning("[gateway] max_connections %d is more than RLIMIT_NOFILE leaves room for: "
                     "at most %d connections", settings.max_connections, cap)
-    runner = ConnectionRunner(app, Connections(cap, settings.header_timeout_s),
+    runner = ConnectionRunner(app, Connections(cap, settings.header_timeout_s, metrics),
                               access_log=None, keepalive_timeout=settings.keepalive_timeout_s)
     return runner, backlog

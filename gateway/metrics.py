@@ -29,6 +29,18 @@ class GatewayMetrics:
             "athena_gateway_http_request_duration_seconds", "Time to answer an HTTP request",
             ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.http_connections = Gauge(
+            "athena_gateway_http_connections", "HTTP connections this gateway process holds "
+            "open now (at most [gateway] max_connections)", registry=r,
+        )
+        self.http_connections_refused = Counter(
+            "athena_gateway_http_connections_refused", "HTTP connections answered 503 (10503) "
+            "and closed at once: the process held [gateway] max_connections already", registry=r,
+        )
+        self.http_header_timeouts = Counter(
+            "athena_gateway_http_header_timeouts", "HTTP connections closed because a request "
+            "line and headers were not whole within [gateway] header_timeout_s", registry=r,
+        )
         self.http_in_flight = Gauge(
             "athena_gateway_http_requests_in_flight", "HTTP requests being answered now",
             ["route"], registry=r,

@@ -116,7 +116,7 @@ async def running_gateway(
         if configure is not None:
             configure(app)
         # the production runner: its connection limits and its answers to broken HTTP
-        runner, backlog = http_runner(app, settings)
+        runner, backlog = http_runner(app, settings, metrics)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog)
         await site.start()

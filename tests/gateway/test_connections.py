@@ -94,6 +94,11 @@ async def test_partial_request_head_is_408_with_10408_then_closed(
         assert "header_timeout_s" in json.loads(body)["header"]["message"]
         assert await closed(reader) == b""
         writer.close()
+        reader, writer = await connect(port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        metrics = (await read_response(reader))[2].decode()
+        assert "athena_gateway_http_header_timeouts_total 1.0" in metrics
+        writer.close()
 
 
 async def test_head_trickled_a_byte_at_a_time_is_cut_at_the_deadline(
@@ -179,6 +184,10 @@ async def test_connections_over_max_connections_get_503_with_10503_and_existing_
         reader, writer = await connect(port)
         writer.write(HEALTHZ)
         assert (await read_response(reader))[0] == 200
+        held[1][1].write(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        metrics = (await read_response(held[1][0]))[2].decode()
+        assert "athena_gateway_http_connections_refused_total 1.0" in metrics
+        assert "athena_gateway_http_connections 3.0" in metrics  # held[1], held[2], reader
         writer.close()
         for _, held_writer in held[1:]:
             held_writer.close()
