@@ -121,22 +121,32 @@ async def serve_session(request: web.Request, ability: loader_pb2.Ability, sid: 
 
 
 class _SessionSocket(web.WebSocketResponse):
-    """aiohttp refuses a frame over max_msg_size by closing at once with 1009, before the
-    handler hears of it: this socket sends the AIGES error frame (10413, naming the limit)
-    just before that close, so the client learns what happened as for any other failure."""
+    """aiohttp refuses a frame over max_msg_size (1009), a text frame that is not UTF-8 (1007)
+    or one breaking the WebSocket protocol (1002) by closing at once, before the handler hears
+    of it: this socket sends the AIGES error frame just before that close, so the client
+    learns what happened as for any other failure."""
 
     def __init__(self, sid: str, *, max_msg_size: int) -> None:
         super().__init__(max_msg_size=max_msg_size)
         self._sid = sid
         self._limit = max_msg_size
 
+    def _refusal(self, code: int) -> GatewayError | None:
+        if code == WSCloseCode.MESSAGE_TOO_BIG:
+            return TooLarge(f"a frame is over the {self._limit}-byte limit "
+                            "([gateway] max_body_mb): send the input in smaller frames")
+        if code == WSCloseCode.INVALID_TEXT:
+            return BadRequest("a text frame is not UTF-8: frames are AIGES JSON text",
+                              Code.FRAME_JSON)
+        if code == WSCloseCode.PROTOCOL_ERROR:
+            return BadRequest("a frame broke the WebSocket protocol", Code.FRAME_JSON)
+        return None
+
     async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"",
                     drain: bool = True) -> bool:
-        if code == WSCloseCode.MESSAGE_TOO_BIG and not self.closed:
-            too_large = TooLarge(f"a frame is over the {self._limit}-byte limit "
-                                 "([gateway] max_body_mb): send the input in smaller frames")
-            header = {"code": int(too_large.code), "message": too_large.message,
-                      "sid": self._sid}
+        refusal = self._refusal(code)
+        if refusal is not None and not self.closed:
+            header = {"code": int(refusal.code), "message": refusal.message, "sid": self._sid}
             with contextlib.suppress(ConnectionError):
                 await self.send_str(json.dumps({"header": header}))
         return await super().close(code=code, message=message, drain=drain)

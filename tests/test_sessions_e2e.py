@@ -248,6 +248,19 @@ async def test_sigterm_with_sessions_open_ends_them_with_a_code_and_destroys_the
     assert [line.split()[0] for line in journal(log)].count("destroy") == 2
 
 
+async def test_a_text_frame_that_is_not_utf8_gets_10160_then_1007(tmp_path: Path) -> None:
+    with serve(tmp_path, [ECHO_STREAM]) as stack:
+        async with aiohttp.ClientSession() as client, client.ws_connect(stack.base + ROUTE) as ws:
+            await ws.send_json(frame("a", 0, first=True))
+            assert (await ws.receive_json(timeout=5))["payload"]["result"]["text"] == "A"
+            await ws.send_frame(b'{"header": "\xff\xfe"}', WSMsgType.TEXT)
+            error = (await ws.receive_json(timeout=5))["header"]
+            assert error["code"] == 10160 and "not UTF-8" in error["message"], error
+            assert (await ws.receive(timeout=5)).type is WSMsgType.CLOSE
+            assert ws.close_code == aiohttp.WSCloseCode.INVALID_TEXT
+        await assert_a_new_session_works(stack.base)
+
+
 async def test_an_oversized_frame_gets_10413_naming_the_limit_then_1009(tmp_path: Path) -> None:
     with serve(tmp_path, [ECHO_STREAM], env={"ATHENA_GATEWAY_MAX_BODY_MB": "1"}) as stack:
         async with aiohttp.ClientSession() as client, client.ws_connect(stack.base + ROUTE) as ws:
