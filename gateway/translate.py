@@ -55,6 +55,13 @@ def infer_type(attrs: Mapping[str, Any]) -> int | None:
     return _ENCODING_TYPES.get(encoding)
 
 
+def _given(value: Any) -> bool:
+    """Whether an attribute, header field or parameter value is one to pass on as a string:
+    a JSON null is the same as leaving it out (never the text "None"), objects and lists
+    are not attributes."""
+    return value is not None and not isinstance(value, (Mapping, list))
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -90,7 +97,7 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str], *,
             f"parameter must be keyed by the ability's service id {service_id!r}; "
             f"got {', '.join(map(repr, strangers))}"
         )
-    params = {key: _scalar(header[key]) for key in header_pass if key in header}
+    params = {key: _scalar(header[key]) for key in header_pass if _given(header.get(key))}
     accepts: list[Accept] = []
     for key, value in _object(parameter, service_id).items():
         if isinstance(value, Mapping):
@@ -116,7 +123,7 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str], *,
 
 
 def _accept(key: str, attrs: Mapping[str, Any]) -> Accept:
-    flat = {k: _scalar(v) for k, v in attrs.items() if not isinstance(v, (Mapping, list))}
+    flat = {k: _scalar(v) for k, v in attrs.items() if _given(v)}
     # never sent to the worker, but echoed into the reply's UTF-8
     for name, value in flat.items():
         if not (_encodes(name) and _encodes(value)):
@@ -223,7 +230,7 @@ def _input(name: str, item: Any, whole_as: int | None) -> _Input:
     desc = {
         key: _scalar(value)
         for key, value in item.items()
-        if key not in (kind, "status") and not isinstance(value, (Mapping, list))
+        if key not in (kind, "status") and _given(value)
     }
     return name, DATA_KEYS[kind], status, desc, data
 

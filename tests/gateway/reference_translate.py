@@ -43,7 +43,8 @@ def to_call(body: Any, service_id: str, sid: str, header_pass: Sequence[str]
             f"parameter must be keyed by the ability's service id {service_id!r}; "
             f"got {', '.join(map(repr, strangers))}"
         )
-    params = {key: _scalar(header[key]) for key in header_pass if key in header}
+    params = {key: _scalar(header[key]) for key in header_pass
+              if header.get(key) is not None and not isinstance(header[key], (Mapping, list))}
     accepts = []
     for key, value in _object(parameter, service_id).items():
         if isinstance(value, Mapping):
@@ -93,7 +94,8 @@ def _input(name: str, item: Any) -> loader_pb2.Data:
     desc = {
         key: _scalar(value)
         for key, value in item.items()
-        if key not in (kind, "status") and not isinstance(value, (Mapping, list))
+        if key not in (kind, "status") and value is not None
+        and not isinstance(value, (Mapping, list))
     }
     return loader_pb2.Data(
         key=name, type=DATA_KEYS[kind], status=status, desc=desc, data=data  # type: ignore[arg-type]

@@ -49,6 +49,20 @@ def test_parameter_objects_become_accepts_with_inferred_types() -> None:
                             ("x", None, {"a": "1"})]
 
 
+def test_a_json_null_attribute_header_field_or_parameter_is_left_out_not_sent_as_none() -> None:
+    payload = {"audio": {"encoding": "raw", "sample_rate": None, "status": 3,
+                         "audio": b64(b"\x00")}}
+    body = aiges_body("asr", payload, {"ctrl": None, "result": {"encoding": "utf8",
+                                                                "format": None}})
+    body["header"]["uid"] = None
+    for form in (body, parsed(body)):
+        call = to_call(form, "asr", "sid1", ("app_id", "uid"))
+        (data,) = sent(call).inputs
+        assert dict(data.desc) == {"encoding": "raw"}
+        assert dict(sent(call).params) == {"app_id": "test"}
+        assert call.accepts == [("result", 0, {"encoding": "utf8"})]
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
