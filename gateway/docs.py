@@ -106,8 +106,10 @@ def _version() -> str:
 class Docs:
     """The docs routes over a source of the abilities currently served."""
 
-    def __init__(self, abilities: Callable[[], Sequence[loader_pb2.Ability]]) -> None:
+    def __init__(self, abilities: Callable[[], Sequence[loader_pb2.Ability]], *,
+                 metrics: bool = True) -> None:
         self._abilities = abilities
+        self._metrics = metrics  # /metrics on this port (not when an admin port has it)
         self._version = _version()
         self._items: dict[bytes, JSON] = {}  # path items by the ability's whole Describe
         self._key: tuple[bytes, ...] | None = None
@@ -128,7 +130,8 @@ class Docs:
         key = tuple(sorted(by_identity))
         if self._document is None or key != self._key:
             self._items = {k: self._items.get(k) or path_item(a) for k, a in by_identity.items()}
-            made = document(by_identity.values(), version=self._version, make_item=self._item)
+            made = document(by_identity.values(), version=self._version, make_item=self._item,
+                            metrics=self._metrics)
             self._document = _Body.of(json.dumps(made).encode(), "application/json")
             self._key = key
         return self._document

@@ -231,7 +231,9 @@ def _get(summary: str, schema: JSON, media: str = "application/json",
     return {"get": {"tags": ["gateway"], "summary": summary, "responses": responses}}
 
 
-def _fixed_paths() -> JSON:
+def _fixed_paths(metrics: bool = True) -> JSON:
+    """The gateway's own routes on its public port; `metrics`: /metrics is among them (not
+    when [gateway] admin_port serves it, and the readiness details, on a listener of its own)."""
     worker = {"type": "object", "properties": {
         "worker": {"type": "integer"}, "ability": {"type": "string"},
         "healthy": {"type": "boolean"}, "outstanding": {"type": "integer"}}}
@@ -243,15 +245,24 @@ def _fixed_paths() -> JSON:
     return {
         "/healthz": _get("The gateway process is up", {
             "type": "object", "properties": {"status": {"const": "ok"}}}),
-        "/readyz": _get("Every ability has a healthy worker", {
+        "/readyz": _get("The gateway can serve: some ability (or each of [gateway] "
+                        "ready_abilities) has a worker taking calls", {
             "type": "object", "properties": {
-                "status": {"enum": ["ready", "not ready"]},
+                "status": {"enum": ["ready", "not ready", "draining"]},
                 "workers": {"type": "array", "items": worker}}},
-            others={"503": "Some ability has no healthy worker (or none is known yet)"}),
+            others={"503": "No ability (or not each listed one) has a worker taking calls, "
+                           "or the gateway is draining before it stops"}),
+        "/readyz/{serviceId}": {**_get("This ability has a worker taking calls", {
+            "type": "object", "properties": {
+                "status": {"enum": ["ready", "not ready", "draining"]}}},
+            others={"503": "The ability has no worker taking calls now",
+                    "404": "No such ability was ever served here"}),
+            "parameters": [{"name": "serviceId", "in": "path", "required": True,
+                            "schema": {"type": "string"}}]},
         "/v1/abilities": _get("The abilities served", {
             "type": "object", "properties": {"abilities": {"type": "array", "items": ability}}}),
-        "/metrics": _get("Prometheus metrics (text exposition format)", {"type": "string"},
-                         media="text/plain"),
+        **({"/metrics": _get("Prometheus metrics (text exposition format)",
+                             {"type": "string"}, media="text/plain")} if metrics else {}),
     }
 
 
@@ -259,15 +270,16 @@ FIXED_PATHS = tuple(_fixed_paths())
 
 
 def document(abilities: Iterable[loader_pb2.Ability], *, version: str = "0",
-             make_item: Callable[[loader_pb2.Ability], JSON] = path_item) -> JSON:
+             make_item: Callable[[loader_pb2.Ability], JSON] = path_item,
+             metrics: bool = True) -> JSON:
     """The whole document: a path per ability (from `make_item`, which a server may memoize
-    per ability) and the gateway's fixed routes."""
+    per ability) and the gateway's fixed routes (`metrics`: with /metrics)."""
     paths: JSON = {}
     for ability in sorted(abilities, key=lambda a: a.route):
         if ability.route in FIXED_PATHS:
             continue  # the gateway's own route answers there: the ability is unreachable
         paths[ability.route] = make_item(ability)
-    paths.update(_fixed_paths())
+    paths.update(_fixed_paths(metrics))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Athena Mesh", "version": version, "description": _DESCRIPTION},

@@ -270,6 +270,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get("/metrics", metrics)
     app.router.add_get("/v1/abilities", abilities)
     # /openapi.json and /docs (Swagger UI); the document follows the abilities learned
-    app.router.add_routes(Docs(lambda: app[UPSTREAMS].abilities()).routes())
+    app.router.add_routes(Docs(lambda: app[UPSTREAMS].abilities(),
+                               metrics=not admin_elsewhere).routes())
     # ability routes are learned from the workers at run time, so one catch-all resolves them
     app.router.add_route("*", "/{path:.*}", ability_call)

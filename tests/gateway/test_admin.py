@@ -69,7 +69,10 @@ async def test_with_an_admin_port_the_public_readyz_says_only_ready_and_metrics_
         one = await get(ports.public + "/readyz/faulty")
         public_metrics = await get(ports.public + "/metrics")
         health = await get(ports.public + "/healthz")
+        described = json.loads((await get(ports.public + "/openapi.json"))[1])["paths"]
     assert ready == (200, json.dumps({"status": "ready"}))
+    # the public port's document lists what the public port serves
+    assert "/metrics" not in described and "/readyz/{serviceId}" in described
     assert one[0] == 200 and json.loads(one[1]) == {"ability": "faulty", "status": "ready"}
     assert public_metrics[0] == 404 and json.loads(public_metrics[1])["header"]["code"] == 10404
     assert health[0] == 200
@@ -100,6 +103,8 @@ async def test_without_an_admin_port_the_public_port_serves_metrics_and_details_
     async with gateway_process(worker, tmp_path) as ports:
         metrics = await get(ports.public + "/metrics")
         status, text = await get(ports.public + "/readyz")
+        described = json.loads((await get(ports.public + "/openapi.json"))[1])["paths"]
+    assert "/metrics" in described
     assert "admin_port" not in ports.ready
     assert metrics[0] == 200 and "athena_gateway_endpoints" in metrics[1]
     ready = json.loads(text)

@@ -81,7 +81,7 @@ def test_a_document_of_declared_and_undeclared_abilities_is_valid_openapi_3_1() 
     validate(doc)  # raises on any violation of the OpenAPI 3.1 schema
     assert doc["openapi"] == "3.1.0"
     assert set(doc["paths"]) == {"/v2/private/ocr", "/v2/private/plain", "/healthz",
-                                 "/readyz", "/v1/abilities", "/metrics"}
+                                 "/readyz", "/readyz/{serviceId}", "/v1/abilities", "/metrics"}
 
 
 def test_the_validator_does_reject_a_broken_document() -> None:
@@ -235,7 +235,8 @@ def test_an_image_input_without_a_declared_encoding_gets_a_tiny_valid_png() -> N
 
 def test_the_gateways_own_routes_are_documented_briefly() -> None:
     paths = document([])["paths"]
-    assert set(paths) == {"/healthz", "/readyz", "/v1/abilities", "/metrics"}
+    assert set(paths) == {"/healthz", "/readyz", "/readyz/{serviceId}", "/v1/abilities",
+                          "/metrics"}
     assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503"}
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
 
