@@ -237,7 +237,8 @@ async def _serve(args: argparse.Namespace) -> None:
                 *(["--config", str(gateway_config)] if gateway_config else []),
                 *(f"--worker={address}" for address in supervisor.addresses)]
         await run_group(args.gateway_processes, tail, settings.port, settings.grpc_port,
-                        settings.ready_file, stop, lambda: {"workers": supervisor.describe()})
+                        settings.ready_file, stop, lambda: {"workers": supervisor.describe()},
+                        drain_delay_s=settings.drain_delay_s)
     finally:
         await supervisor.stop()
         if folder is not None:
@@ -277,7 +278,7 @@ async def _gateway(args: argparse.Namespace) -> None:
             *(f"--worker={address}" for address in args.workers or ())]
     try:
         await run_group(args.processes, tail, settings.port, settings.grpc_port,
-                        settings.ready_file, stop_event())
+                        settings.ready_file, stop_event(), drain_delay_s=settings.drain_delay_s)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -34,6 +34,7 @@ __all__ = ["GatewayGroup", "GroupFailed", "aggregated_registry", "enable_multipr
 log = logging.getLogger(__name__)
 
 _ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own name for the folder
+_STOP_GRACE_S = 15.0  # after SIGTERM, a member's time to finish its calls before SIGKILL
 
 # the arguments of member i, given the ports it must bind and the ready file it must write
 Command = Callable[[int, int, int, Path], Sequence[str]]
@@ -107,7 +108,7 @@ class GatewayGroup:
         await asyncio.gather(*(self._spawn(m) for m in others))
         self._watch.start()
 
-    async def stop(self, grace_s: float = 15.0) -> None:
+    async def stop(self, grace_s: float = _STOP_GRACE_S) -> None:
         """SIGTERM to every member (each drains), SIGKILL to one still running after grace_s."""
         await self._watch.stop()
         running = [m.process for m in self._members
@@ -128,8 +129,10 @@ class GatewayGroup:
     async def _spawn(self, member: _Member) -> dict[str, int]:
         member.ready_file.unlink(missing_ok=True)
         args = self._command(member.index, self.http_port, self.grpc_port, member.ready_file)
+        # a session of its own: a terminal's Ctrl-C reaches only the parent, which stops the
+        # members in order (each draining); PR_SET_PDEATHSIG still ends one whose parent died
         member.process = process = await asyncio.create_subprocess_exec(
-            *args, env=child_environment())
+            *args, env=child_environment(), start_new_session=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ready_timeout_s
         while not member.ready_file.exists():
@@ -190,8 +193,10 @@ def write_group_ready_file(path: Path | None, group: GatewayGroup,
 
 async def run_group(count: int, argv_tail: Sequence[str], http_port: int, grpc_port: int,
                     ready_file: Path | None, stop: asyncio.Event,
-                    extra: Callable[[], dict[str, object]] = dict) -> None:
-    """Run `count` gateway members until `stop` is set, then stop them all (each drains).
+                    extra: Callable[[], dict[str, object]] = dict, *,
+                    drain_delay_s: float = 0.0) -> None:
+    """Run `count` gateway members until `stop` is set, then stop them all (each drains,
+    taking [gateway] drain_delay_s first: they get that much longer before SIGKILL).
     The ready file lists the members (rewritten after a restart) and `extra()`."""
     restarts = Counter("athena_supervisor_gateway_restarts",
                        "Gateway processes of the group restarted after they exited",
@@ -209,4 +214,4 @@ async def run_group(count: int, argv_tail: Sequence[str], http_port: int, grpc_p
         announce()
         await stop.wait()
     finally:
-        await group.stop()
+        await group.stop(_STOP_GRACE_S + drain_delay_s)

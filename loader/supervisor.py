@@ -200,7 +200,11 @@ class Supervisor:
                 "--ready-file", str(worker.ready_file), *worker.spec.extra_args]
         if worker.spec.config:
             args += ["--config", worker.spec.config]
-        worker.process = await asyncio.create_subprocess_exec(*args, env=child_environment())
+        # a session of its own: a terminal's Ctrl-C reaches only `athena serve`, whose gateway
+        # drains ([gateway] drain_delay_s) while its workers still serve, then stops them;
+        # PR_SET_PDEATHSIG (loader/process.py) still ends a worker whose supervisor died
+        worker.process = await asyncio.create_subprocess_exec(*args, env=child_environment(),
+                                                              start_new_session=True)
         await self._await_ready(worker)
         info = json.loads(worker.ready_file.read_text())
         # a restarted worker binds the same ports, so the gateway's address list stays true

@@ -56,14 +56,17 @@ def wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path,
 
 @contextmanager
 def serve(tmp: Path, wrappers: Sequence[str | Path], *args: str,
-          env: dict[str, str] | None = None) -> Iterator[Stack]:
+          env: dict[str, str] | None = None, own_group: bool = False) -> Iterator[Stack]:
+    """`athena serve` of `wrappers` on ports 0; `own_group`: in a process group of its own,
+    as a terminal's foreground job is (so a test can send it what Ctrl-C sends)."""
     ready = tmp / "ready.json"
     log = tmp / "serve.log"
     command = [ATHENA, "serve", *map(str, wrappers), "--port", "0", "--grpc-port", "0",
                "--ready-file", str(ready), *args]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                   env={**os.environ, **(env or {})})
+                                   env={**os.environ, **(env or {})},
+                                   start_new_session=own_group)
     try:
         info = wait_for_file(ready, process, log)
         yield Stack(process, info["http_port"], info["grpc_port"], info["workers"], log)

@@ -4,6 +4,7 @@ signal ends the delay at once."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -64,6 +65,18 @@ def test_after_sigterm_readyz_is_draining_grpc_not_serving_and_calls_still_serve
         assert stack.process.poll() is None
         assert exit_code(stack.process, 30) == 0
         assert "draining for 4 s" in stack.log_text()
+
+
+def test_ctrl_c_in_a_terminal_drains_while_the_workers_still_serve(tmp_path: Path) -> None:
+    """Ctrl-C signals a terminal's whole foreground process group: the workers are in groups
+    of their own, so only `athena serve` hears it, and they serve until its drain is over."""
+    with serve(tmp_path, [ECHO], env={"ATHENA_GATEWAY_DRAIN_DELAY_S": "3"},
+               own_group=True) as stack:
+        os.killpg(stack.process.pid, signal.SIGINT)
+        wait_draining(stack)
+        status, reply = echo(stack, "after ctrl-c")
+        assert status == 200, reply
+        assert exit_code(stack.process, 30) == 0
 
 
 def test_second_signal_ends_the_drain_delay_at_once(tmp_path: Path) -> None:
