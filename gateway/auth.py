@@ -182,7 +182,7 @@ class Authenticator:
 
     def _check_key(self, key: str) -> None:
         keys = self._env_keys | (self._key_file.current() if self._key_file else frozenset())
-        sent = key.encode()
+        sent = _sent(key)
         matched = False
         for known in keys:  # every key compared, in constant time: no early exit to time
             matched |= hmac.compare_digest(sent, known.encode())
@@ -204,11 +204,11 @@ class Authenticator:
                    f"within {self._skew_s:g} s of now) and the request line with your "
                    "APISecret, once per request")
         secret = self._secrets.current().get(parts.get("api_key", ""))
-        origin = f"host: {host}\ndate: {date}\n{request_line}".encode()
+        origin = _sent(f"host: {host}\ndate: {date}\n{request_line}")
         # a secret is computed with even for an unknown key, so both take the same time
         digest = hmac.new(secret or b"\0", origin, hashlib.sha256).digest()
         expected = base64.b64encode(digest).decode()
-        if not hmac.compare_digest(expected.encode(), parts.get("signature", "").encode()) \
+        if not hmac.compare_digest(expected.encode(), _sent(parts.get("signature", ""))) \
                 or secret is None:
             raise Forbidden(refused, reason="bad_signature")
         signed_at = _epoch(date)
@@ -217,6 +217,13 @@ class Authenticator:
             raise Forbidden(refused, reason="expired")
         if not self._seen.first_use(expected, signed_at + self._skew_s, now):
             raise Forbidden(refused, reason="replay")
+
+
+def _sent(text: str) -> bytes:
+    """A client's text as bytes to compare or sign: UTF-8, with surrogates passed as they are
+    (aiohttp reads header bytes that are not UTF-8 as surrogate escapes) rather than failing
+    the request; such text never matches a key or a signature, so it is refused as any other."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _signature_fields(authorization: str) -> dict[str, str] | None:
