@@ -15,6 +15,7 @@ from aiohttp import web
 
 from gateway.app import make_app
 from gateway.connections import http_runner
+from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
@@ -127,6 +128,17 @@ async def running_gateway(
         if runner is not None:
             await runner.cleanup()
         await upstreams.close()
+
+
+@asynccontextmanager
+async def running_edge(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
+    """The public gRPC edge of `gateway` (gateway/edge.py) on port 0, and a channel to it."""
+    server, port, _ = await start_edge(gateway.upstreams, gateway.settings, gateway.metrics)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel
+    finally:
+        await server.stop(None)
 
 
 @contextmanager

@@ -68,6 +68,12 @@ async def closed(reader: asyncio.StreamReader, within: float = 5.0) -> bytes:
     return await asyncio.wait_for(reader.read(), within)
 
 
+async def scrape(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+    """The gateway's /metrics over this connection."""
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\n\r\n")
+    return (await read_response(reader))[2].decode()
+
+
 def echo_request(text: str = "hello") -> bytes:
     body = json.dumps(aiges_body("echo", {"text": text_item(text)})).encode()
     return (b"POST /v1/private/echo HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json"
@@ -95,9 +101,7 @@ async def test_partial_request_head_is_408_with_10408_then_closed(
         assert await closed(reader) == b""
         writer.close()
         reader, writer = await connect(port)
-        writer.write(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        metrics = (await read_response(reader))[2].decode()
-        assert "athena_gateway_http_header_timeouts_total 1.0" in metrics
+        assert "athena_gateway_http_header_timeouts_total 1.0" in await scrape(reader, writer)
         writer.close()
 
 
@@ -184,8 +188,7 @@ async def test_connections_over_max_connections_get_503_with_10503_and_existing_
         reader, writer = await connect(port)
         writer.write(HEALTHZ)
         assert (await read_response(reader))[0] == 200
-        held[1][1].write(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        metrics = (await read_response(held[1][0]))[2].decode()
+        metrics = await scrape(*held[1])
         assert "athena_gateway_http_connections_refused_total 1.0" in metrics
         assert "athena_gateway_http_connections 3.0" in metrics  # held[1], held[2], reader
         writer.close()

@@ -15,11 +15,17 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
-from gateway.edge import start_edge
 from loader.v1 import loader_pb2
 from loader.v1.status import DETAILS_KEY, aiges_code_from, error_info_from
 from loader.v1.wire import ABILITY_METADATA, CALL_METHOD, DESCRIBE_METHOD, SESSION_METHOD
-from tests.inprocess import Gateway, closed_port, eventually, running_gateway, running_worker
+from tests.inprocess import (
+    Gateway,
+    closed_port,
+    eventually,
+    running_edge,
+    running_gateway,
+    running_worker,
+)
 from tests.support import ABILITIES, aiges_body, echo_frame, text_item
 
 FAULTY = str(ABILITIES / "faulty" / "wrapper.py")
@@ -56,13 +62,9 @@ async def serving(*wrappers: str, **settings: Any) -> AsyncIterator[Edge]:
 
 @asynccontextmanager
 async def _edge(addresses: list[str], **settings: Any) -> AsyncIterator[Edge]:
-    async with running_gateway(addresses, **settings) as gateway:
-        server, port, _ = await start_edge(gateway.upstreams, gateway.settings, gateway.metrics)
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield Edge(gateway, channel)
-        finally:
-            await server.stop(None)
+    async with running_gateway(addresses, **settings) as gateway, \
+            running_edge(gateway) as channel:
+        yield Edge(gateway, channel)
 
 
 def raising(text: str = "x") -> bytes:

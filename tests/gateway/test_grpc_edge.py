@@ -14,11 +14,17 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.edge import start_edge
 from loader.v1 import loader_pb2
 from loader.v1.status import aiges_code_from
 from loader.v1.wire import SESSION_METHOD
-from tests.inprocess import Gateway, Worker, eventually, running_gateway, running_worker
+from tests.inprocess import (
+    Gateway,
+    Worker,
+    eventually,
+    running_edge,
+    running_gateway,
+    running_worker,
+)
 from tests.support import ABILITIES, ATHENA, ROOT, Stack, serve, stop, wait_for_file
 
 
@@ -113,13 +119,9 @@ class Edge:
 
 @asynccontextmanager
 async def serving_edge(*workers: str, **overrides: Any) -> AsyncIterator[Edge]:
-    async with running_gateway(workers, **overrides) as gateway:
-        server, port, _ = await start_edge(gateway.upstreams, gateway.settings, gateway.metrics)
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield Edge(gateway, channel)
-        finally:
-            await server.stop(None)
+    async with running_gateway(workers, **overrides) as gateway, \
+            running_edge(gateway) as channel:
+        yield Edge(gateway, channel)
 
 
 @pytest.fixture
