@@ -38,6 +38,9 @@ __all__ = ["OnceEngine", "cancelled"]
 
 log = logging.getLogger(__name__)
 
+# the servicer reads the call's time remaining a moment before the engine starts its clock
+_DEADLINE_SLACK_S = 0.05
+
 _cancel: ContextVar[threading.Event | None] = ContextVar("athena_cancel", default=None)
 
 
@@ -131,7 +134,10 @@ class OnceEngine:
                 f"wrapperOnceExec did not answer within the {timeout:.3g} s deadline"
             ) from None
         except asyncio.CancelledError:
-            abandoned = self._give_up(future, event, "cancelled")
+            # grpc cancels the call itself when its deadline passes, and may do so before
+            # our own timer fires: that is still the deadline, not the client cancelling
+            late = timeout is not None and perf_counter() - started >= timeout - _DEADLINE_SLACK_S
+            abandoned = self._give_up(future, event, "deadline" if late else "cancelled")
             raise
         except Exception as e:
             raise _failed(e) from None
