@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from gateway.admin import start_admin
 from gateway.auth import AUTH, Authenticator, auth_middleware
-from gateway.connections import http_runner
+from gateway.connections import connection_limits, http_runner
 from gateway.drain import DRAIN, Drain, drain_middleware
 from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
@@ -84,15 +84,17 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     app = make_app(settings, metrics, upstreams)
     if group_index is not None:
         _join_group(app, metrics, group_index)
-    runner, backlog = http_runner(app, settings, metrics)
+    limits = connection_limits(settings)
+    runner = http_runner(app, settings, metrics, limits)
     await runner.setup()
     # grpc.aio binds with SO_REUSEPORT already (grpc.so_reuseport defaults to on); aiohttp
     # only when asked, so a lone gateway still fails on a port another server holds
     site = web.TCPSite(runner, settings.host, settings.port,
-                       reuse_port=group_index is not None, backlog=backlog)
+                       reuse_port=group_index is not None, backlog=limits.backlog)
     await site.start()
     http_port = int(runner.addresses[0][1])  # the port really bound (0 asks for any)
-    edge, grpc_port, health = await start_edge(upstreams, settings, metrics, app[AUTH])
+    edge, grpc_port, health = await start_edge(upstreams, settings, metrics, app[AUTH],
+                                               max_connections=limits.grpc)
     admin: web.AppRunner | None = None
     ports = {"http_port": http_port, "grpc_port": grpc_port}
     if settings.admin_port is not None:  # /metrics and /readyz's details: gateway/admin.py
@@ -102,8 +104,8 @@ async def run_gateway(settings: GatewaySettings, stop: asyncio.Event,
     for ability in upstreams.abilities():
         log.info("ability %r at http://%s:%d%s", ability.service_id, settings.host, http_port,
                  ability.route)
-    log.info("gateway serving HTTP on %s:%d (at most %d connections) and gRPC on %s:%d",
-             settings.host, http_port, runner.connections.cap, settings.host, grpc_port)
+    log.info("gateway serving HTTP on %s:%d and gRPC on %s:%d (at most %d and %d connections)",
+             settings.host, http_port, settings.host, grpc_port, limits.http, limits.grpc)
     write_ready_file(settings.ready_file,
                      {**ports, "pid": os.getpid(), **(extra_ready_info or {})})
     try:

@@ -7,6 +7,11 @@ them ("Too many open files", and then nobody is served). Here every connection g
 [gateway] header_timeout_s for each request head (counted from the connection's start, then
 from the first byte of each next request), and past [gateway] max_connections a new connection
 is answered 503 (10503, `Connection: close`) and closed at once, before its request is read.
+
+The public gRPC listener has limits of its own (grpc core enforces them, gateway/edge.py sets
+them): [gateway] grpc_max_connections, over which a new connection is closed at once (the
+client's channel sees UNAVAILABLE and reconnects with backoff), and header_timeout_s for a
+client's HTTP/2 handshake. Both listeners' caps come out of one descriptor budget here.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import json
 import logging
 import os
 import resource
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -24,12 +29,12 @@ from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from loader.v1.codes import Code
 
-__all__ = ["ConnectionRunner", "Connections", "connection_limits", "http_runner"]
+__all__ = ["ConnectionRunner", "Connections", "Limits", "connection_limits", "http_runner"]
 
 log = logging.getLogger(__name__)
 
-# descriptors kept for what is not an HTTP connection and not open yet: the listeners, the
-# gRPC edge and its clients, worker channels, refusals being sent
+# descriptors kept for what is not a client connection and not open yet: the listeners,
+# worker channels and health probes, refusals being sent
 OTHERS = 64
 _LINGERING = 16  # refusals that may wait for their request to be read (the rest close at once)
 _LINGER_S = 1.0
@@ -53,15 +58,32 @@ def _in_use() -> int:
         return 64
 
 
-def connection_limits(configured: int) -> tuple[int, int]:
-    """How many connections this process may hold open, and its listen backlog (also how
-    many sockets one wake-up of the event loop accepts before any is refused, so it is kept
-    aside too): `configured`, or fewer when RLIMIT_NOFILE leaves no room for them beside the
-    descriptors open already, the backlog and OTHERS."""
+class Limits(NamedTuple):
+    """How many connections this process may hold open on each listener, and the HTTP
+    listen backlog (also how many sockets one wake-up of the event loop accepts before any
+    is refused, so it is kept aside too)."""
+    http: int
+    grpc: int
+    backlog: int
+
+
+def connection_limits(settings: GatewaySettings) -> Limits:
+    """[gateway] max_connections and grpc_max_connections, or fewer when RLIMIT_NOFILE leaves
+    no room for them beside the descriptors open already, the backlog and OTHERS: then the
+    room left is shared in the ratio of the two settings."""
+    http, grpc = settings.max_connections, settings.grpc_max_connections
     in_use = _in_use()
-    limit = _descriptor_limit(configured + in_use + 128 + OTHERS)
+    limit = _descriptor_limit(http + grpc + in_use + 128 + OTHERS)
     backlog = max(8, min(128, limit // 8))
-    return max(1, min(configured, limit - in_use - backlog - OTHERS)), backlog
+    room = limit - in_use - backlog - OTHERS
+    if http + grpc <= room:
+        return Limits(http, grpc, backlog)
+    http_share = max(1, room * http // (http + grpc))
+    limits = Limits(http_share, max(1, room - http_share), backlog)
+    log.warning("[gateway] max_connections %d and grpc_max_connections %d need more "
+                "descriptors than RLIMIT_NOFILE leaves room for: at most %d HTTP connections "
+                "and %d gRPC connections", http, grpc, limits.http, limits.grpc)
+    return limits
 
 
 def _aiges_body(code: int, message: str) -> bytes:
@@ -242,14 +264,10 @@ class ConnectionRunner(web.AppRunner):
         return _Server(self.connections, await super()._make_server())
 
 
-def http_runner(app: web.Application, settings: GatewaySettings, metrics: GatewayMetrics
-                ) -> tuple[ConnectionRunner, int]:
-    """The runner serving `app` with [gateway] max_connections (as far as RLIMIT_NOFILE
-    allows), header_timeout_s and keepalive_timeout_s; and the listen backlog to bind with."""
-    cap, backlog = connection_limits(settings.max_connections)
-    if cap < settings.max_connections:
-        log.warning("[gateway] max_connections %d is more than RLIMIT_NOFILE leaves room for: "
-                    "at most %d connections", settings.max_connections, cap)
-    runner = ConnectionRunner(app, Connections(cap, settings.header_timeout_s, metrics),
-                              access_log=None, keepalive_timeout=settings.keepalive_timeout_s)
-    return runner, backlog
+def http_runner(app: web.Application, settings: GatewaySettings, metrics: GatewayMetrics,
+                limits: Limits) -> ConnectionRunner:
+    """The runner serving `app` with at most `limits.http` connections, header_timeout_s and
+    keepalive_timeout_s (bind its site with `limits.backlog`)."""
+    return ConnectionRunner(app, Connections(limits.http, settings.header_timeout_s, metrics),
+                            access_log=None, keepalive_timeout=settings.keepalive_timeout_s)
+

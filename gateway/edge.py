@@ -235,25 +235,34 @@ def _as_gateway_error(error: Exception) -> GatewayError:
     return GatewayFault("internal gateway error; see the gateway log")
 
 
-def _connection_options(settings: GatewaySettings) -> list[tuple[str, int]]:
-    """A client connection with no RPC for keepalive_timeout_s is sent GOAWAY (its channel
-    reconnects when next used); one older than grpc_max_connection_age_s is too, so clients
-    spread over gateway replicas added since, its RPCs given as long as a call or session
-    may last to finish."""
+def _connection_options(settings: GatewaySettings, max_connections: int
+                        ) -> list[tuple[str, int]]:
+    """At most `max_connections` client connections (grpc core closes one over it at once:
+    the client's channel sees UNAVAILABLE and reconnects with backoff), each given
+    header_timeout_s for its HTTP/2 handshake (grpc's own default is 120 s: a socket that sends
+    nothing would hold a descriptor that long). A connection with no RPC for
+    keepalive_timeout_s is sent GOAWAY (its channel reconnects when next used); one older than
+    grpc_max_connection_age_s is too, so clients spread over gateway replicas added since, its
+    RPCs given as long as a call or session may last to finish."""
     grace = max(settings.timeout_s, settings.ws_session_timeout_s)
-    return [("grpc.max_connection_idle_ms", int(settings.keepalive_timeout_s * 1000)),
+    return [("grpc.max_allowed_incoming_connections", max_connections),
+            ("grpc.server_handshake_timeout_ms", int(settings.header_timeout_s * 1000)),
+            ("grpc.max_connection_idle_ms", int(settings.keepalive_timeout_s * 1000)),
             ("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age_s * 1000)),
             ("grpc.max_connection_age_grace_ms", int(grace * 1000))]
 
 
 async def start_edge(
     upstreams: Upstreams, settings: GatewaySettings, metrics: GatewayMetrics,
-    auth: Authenticator | None = None,
+    auth: Authenticator | None = None, max_connections: int | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """`auth`: the HTTP app's, so both share key reloads and the replay cache."""
+    """`auth`: the HTTP app's, so both share key reloads and the replay cache.
+    `max_connections`: [gateway] grpc_max_connections as RLIMIT_NOFILE leaves room for
+    (gateway.connections.connection_limits); the setting itself when not given."""
     auth = auth or Authenticator(settings, metrics)
+    cap = settings.grpc_max_connections if max_connections is None else max_connections
     server = grpc.aio.server(options=[*message_options(settings.max_message_bytes),
-                                      *_connection_options(settings)])
+                                      *_connection_options(settings, cap)])
     server.add_generic_rpc_handlers((_Edge(upstreams, settings, metrics, auth).handler(),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

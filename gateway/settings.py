@@ -84,12 +84,14 @@ class GatewaySettings:
     max_bodies_in_flight_mb: int | None = setting(None, "gateway.max_bodies_in_flight_mb",
                                                   positive_int)
     body_timeout_s: float = setting(30.0, "gateway.body_timeout_s", _positive_seconds)
-    # connections (gateway/connections.py): a request head's deadline, an idle connection's,
-    # how many one process holds (fewer when RLIMIT_NOFILE leaves no room)
+    # connections (gateway/connections.py): a request head's deadline (also a gRPC client's
+    # for its HTTP/2 handshake), an idle connection's, how many one process holds on each
+    # listener (fewer when RLIMIT_NOFILE leaves no room)
     header_timeout_s: float = setting(10.0, "gateway.header_timeout_s", _positive_seconds)
     keepalive_timeout_s: float = setting(15.0, "gateway.keepalive_timeout_s",
                                          _positive_seconds)
     max_connections: int = setting(1000, "gateway.max_connections", positive_int)
+    grpc_max_connections: int = setting(1000, "gateway.grpc_max_connections", positive_int)
     # a public gRPC connection older than this is asked to reconnect (gateway/edge.py)
     grpc_max_connection_age_s: float = setting(1800.0, "gateway.grpc_max_connection_age_s",
                                                _positive_seconds)

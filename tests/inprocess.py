@@ -14,7 +14,7 @@ import grpc
 from aiohttp import web
 
 from gateway.app import make_app
-from gateway.connections import http_runner
+from gateway.connections import connection_limits, http_runner
 from gateway.edge import start_edge
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
@@ -117,9 +117,10 @@ async def running_gateway(
         if configure is not None:
             configure(app)
         # the production runner: its connection limits and its answers to broken HTTP
-        runner, backlog = http_runner(app, settings, metrics)
+        limits = connection_limits(settings)
+        runner = http_runner(app, settings, metrics, limits)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog)
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=limits.backlog)
         await site.start()
         base = f"http://127.0.0.1:{site.port}"
         async with aiohttp.ClientSession(base) as client:

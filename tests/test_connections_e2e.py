@@ -1,5 +1,6 @@
-"""The connection cap against a real `athena serve` whose RLIMIT_NOFILE is 256: more idle
-connections than it has descriptors, and it still serves, never running out of them."""
+"""The connection caps against a real `athena serve` whose RLIMIT_NOFILE is 256: more idle
+connections than it has descriptors, to its HTTP listener and then to its gRPC one, and it still
+serves, never running out of them."""
 from __future__ import annotations
 
 import json
@@ -9,10 +10,13 @@ import resource
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support import ATHENA, ROOT, aiges_body, stop, text_item, wait_for_file
 
@@ -25,8 +29,23 @@ def _limit_descriptors() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS))
 
 
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    http_port: int
+    grpc_port: int
+    log: Path
+
+    def caps(self) -> tuple[int, int]:
+        """The HTTP and gRPC connection caps it logged (before it listens)."""
+        found = re.search(r"at most (\d+) HTTP connections and (\d+) gRPC connections",
+                          self.log.read_text(errors="replace"))
+        assert found, self.log.read_text(errors="replace")
+        return int(found[1]), int(found[2])
+
+
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+def gateway(tmp_path: Path) -> Iterator[Served]:
     """`athena serve` of the echo wrapper with 256 descriptors and a 5 s head deadline."""
     ready, log = tmp_path / "ready.json", tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -36,9 +55,42 @@ def gateway(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_limit_descriptors,
             env={**os.environ, "ATHENA_GATEWAY_HEADER_TIMEOUT_S": "5"})
     try:
-        yield process, int(wait_for_file(ready, process, log)["http_port"]), log
+        ports = wait_for_file(ready, process, log)
+        yield Served(process, int(ports["http_port"]), int(ports["grpc_port"]), log)
     finally:
         stop(process)
+    text = log.read_text(errors="replace")
+    assert "Too many open files" not in text
+    assert "out of system resource" not in text
+
+
+@pytest.fixture
+def many_descriptors() -> None:
+    """This test process holds the client end of each connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < IDLE + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, IDLE + 256), hard))
+
+
+def settled(idle: list[socket.socket], unanswered_below: int) -> list[bytes | None]:
+    """What each connection got, once the gateway has accepted all of them (fewer than
+    `unanswered_below` left with nothing): polled, since a busy machine takes a while."""
+    deadline = time.monotonic() + 10
+    while True:
+        answers = [first_bytes(sock) for sock in idle]
+        if answers.count(None) < unanswered_below or time.monotonic() > deadline:
+            return answers
+        time.sleep(0.1)
+
+
+def eventually_all(idle: list[socket.socket], done: Callable[[bytes | None], bool],
+                   within: float = 15) -> bool:
+    deadline = time.monotonic() + within
+    while not all(done(first_bytes(sock)) for sock in idle):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def call(sock: socket.socket, text: str) -> tuple[int, dict[str, object]]:
@@ -79,30 +131,19 @@ def open_descriptors(pid: int) -> int:
 
 
 def test_more_idle_connections_than_descriptors_leave_the_gateway_serving(
-        gateway: tuple[subprocess.Popen[bytes], int, Path]) -> None:
-    process, port, log = gateway
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < IDLE + 64:  # this test process holds the other end of each
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, IDLE + 256), hard))
+        gateway: Served, many_descriptors: None) -> None:
+    port = gateway.http_port
+    cap = gateway.caps()[0]
+    assert 0 < cap < DESCRIPTORS - 100  # room kept for the backlog, gRPC and the rest
     kept = socket.create_connection(("127.0.0.1", port), timeout=10)
     assert call(kept, "before")[0] == 200
     started = time.monotonic()
     idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(IDLE)]
     connected_s = time.monotonic() - started
-    cap = int(re.search(r"at most (\d+) connections",  # type: ignore[index]
-                        log.read_text(errors="replace"))[1])  # logged before it listens
-    assert 0 < cap < DESCRIPTORS - 100  # room kept for the backlog and the rest
     try:
-        # each connection is answered or held once the gateway has accepted it: wait for
-        # that (a busy machine takes a while) rather than guess how long it takes
-        deadline = time.monotonic() + 10
-        while True:
-            answers = [first_bytes(sock) for sock in idle]
-            held = answers.count(None)
-            if held < cap or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        most = open_descriptors(process.pid)
+        answers = settled(idle, cap)
+        held = answers.count(None)
+        most = open_descriptors(gateway.process.pid)
         assert most < DESCRIPTORS
         status, reply = call(kept, "while held")  # a connection it holds is served
         assert status == 200, reply
@@ -110,10 +151,7 @@ def test_more_idle_connections_than_descriptors_leave_the_gateway_serving(
         assert refused > 0 and 0 < held < cap, (refused, held, cap)
         assert b'"code": 10503' in next(a for a in answers if a and a.startswith(b"HTTP"))
         # the ones it holds are closed at [gateway] header_timeout_s; then a fresh one serves
-        deadline = time.monotonic() + 15
-        while any(first_bytes(sock) is None for sock in idle) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert all(first_bytes(sock) is not None for sock in idle)
+        assert eventually_all(idle, lambda answer: answer is not None)
         fresh = socket.create_connection(("127.0.0.1", port), timeout=10)
         with fresh:
             status, reply = call(fresh, "after")
@@ -122,8 +160,45 @@ def test_more_idle_connections_than_descriptors_leave_the_gateway_serving(
         for sock in idle:
             sock.close()
         kept.close()
-    text = log.read_text(errors="replace")
-    assert "Too many open files" not in text
-    assert "out of system resource" not in text
-    print(f"gateway: at most {cap} connections; {most} of {DESCRIPTORS} descriptors open "
+    print(f"gateway: at most {cap} HTTP connections; {most} of {DESCRIPTORS} descriptors open "
           f"with {IDLE} connections made in {connected_s:.1f} s ({held} held, {refused} 503)")
+
+
+def grpc_health(channel: grpc.Channel) -> int:
+    return health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=""), timeout=10).status
+
+
+def own_channel(port: int) -> grpc.Channel:
+    """A channel with a connection of its own (grpc shares one per target otherwise)."""
+    return grpc.insecure_channel(f"127.0.0.1:{port}",
+                                 options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def test_more_idle_grpc_connections_than_descriptors_leave_the_gateway_serving(
+        gateway: Served, many_descriptors: None) -> None:
+    """Sockets that connect to the gRPC listener and never speak HTTP/2: those over
+    grpc_max_connections are closed at once, the rest at header_timeout_s; a channel connected
+    before is served throughout, and a new one once they are gone."""
+    port, cap = gateway.grpc_port, gateway.caps()[1]
+    assert 0 < cap < DESCRIPTORS - 100
+    with own_channel(port) as kept:
+        assert grpc_health(kept) == health_pb2.HealthCheckResponse.SERVING
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(IDLE)]
+        try:
+            answers = settled(idle, 1)
+            closed = answers.count(b"")  # the rest had grpc's SETTINGS frame
+            most = open_descriptors(gateway.process.pid)
+            assert most < DESCRIPTORS
+            assert IDLE - cap <= closed < IDLE, (closed, cap)  # those over the cap: at once
+            assert grpc_health(kept) == health_pb2.HealthCheckResponse.SERVING
+            # the rest: GOAWAY at header_timeout_s, since they never sent HTTP/2's preface
+            assert eventually_all(idle, lambda answer: answer == b"" or
+                                  b"handshake timeout" in (answer or b""))
+        finally:
+            for sock in idle:
+                sock.close()
+        with own_channel(port) as fresh:
+            assert grpc_health(fresh) == health_pb2.HealthCheckResponse.SERVING
+    print(f"gateway: at most {cap} gRPC connections; {most} of {DESCRIPTORS} descriptors open "
+          f"with {IDLE} silent connections ({closed} closed at once)")

@@ -196,9 +196,12 @@ async def test_connections_over_max_connections_get_503_with_10503_and_existing_
             held_writer.close()
 
 
-def test_public_grpc_edge_closes_idle_and_aged_connections_with_a_grace() -> None:
+def test_public_grpc_edge_caps_connections_and_closes_unfinished_idle_and_aged_ones() -> None:
     options = dict(_connection_options(GatewaySettings(keepalive_timeout_s=20,
-                                                       grpc_max_connection_age_s=600)))
+                                                       grpc_max_connection_age_s=600,
+                                                       header_timeout_s=4), 300))
+    assert options["grpc.max_allowed_incoming_connections"] == 300
+    assert options["grpc.server_handshake_timeout_ms"] == 4_000
     assert options["grpc.max_connection_idle_ms"] == 20_000
     assert options["grpc.max_connection_age_ms"] == 600_000
     # a session may last [ws] sessionTimeout: one begun just before its connection's age ends
