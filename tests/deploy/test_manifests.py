@@ -85,7 +85,8 @@ def test_the_example_renders_a_gateway_and_a_pool_per_ability(chart_objects: lis
     assert sorted(key(o) for o in chart_objects) == sorted(
         [(kind, name) for name in names
          for kind in ("Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler")]
-        + [("Service", n) for n in ("athena-gateway", "ocr-workers", "asr-workers")])
+        + [("Service", n) for n in ("athena-gateway", "athena-gateway-admin", "ocr-workers",
+                                    "asr-workers")])
     for ability in ("ocr", "asr"):
         service = find(chart_objects, "Service", f"{ability}-workers")
         assert service["spec"]["clusterIP"] == "None"  # headless: one DNS record per pod
@@ -220,7 +221,9 @@ def test_no_ability_at_all_fails_saying_what_to_give() -> None:
      "worker.ports.grpc and worker.ports.metrics are both 7000"),
     ("gateway:\n  ports: {http: 9090, grpc: 9090}\nabilities:\n  ocr: {image: a/ocr:1}\n",
      "gateway.ports.http and gateway.ports.grpc are both 9090"),
-], ids=["ability", "worker-defaults", "gateway"])
+    ("gateway:\n  ports: {http: 8080, grpc: 9090, admin: 8080}\nabilities:\n  ocr: {image: a/ocr:1}\n",
+     "gateway.ports.http and gateway.ports.admin are both 8080"),
+], ids=["ability", "worker-defaults", "gateway", "gateway-admin"])
 def test_a_port_clash_fails_naming_both_keys(values: str, keys: str) -> None:
     assert f"port clash: {keys}" in template_error(values)
 
@@ -366,12 +369,18 @@ def test_the_rendered_commands_serve_through_the_headless_names_and_probes(
             _wait(lambda p=probe: _probe(gateway, gateway[p], gateway_host),
                   f"gateway {probe}", running, log)
 
-        # the gateway found every pod through the names
-        # (workers by ability and health: /readyz names no address to clients)
-        _, ready = _http(gateway_host, _named_port(gateway, "http"), "/readyz")
+        # the gateway found every pod through the names: its admin port (the admin Service's
+        # target) has the details; the public port says ready and no more, and has no /metrics
+        admin = find(chart_objects, "Service", "athena-gateway-admin")["spec"]["ports"][0]
+        assert admin["port"] == _named_port(gateway, admin["targetPort"])
+        _, ready = _http(gateway_host, admin["port"], "/readyz")
         listed = [w["healthy"] for w in json.loads(ready)["workers"]]
         assert listed == [True] * len(pod_hosts)
-        assert not any(h in ready for h in pod_hosts)
+        status, said = _http(gateway_host, _named_port(gateway, "http"), "/readyz")
+        assert (status, json.loads(said)) == (200, {"status": "ready"})
+        assert _http(gateway_host, _named_port(gateway, "http"), "/metrics")[0] == 404
+        public = find(chart_objects, "Service", "athena-gateway")["spec"]["ports"]
+        assert admin["port"] not in {p["port"] for p in public}
 
         # the gateway Service's http port reaches the ability through the gateway
         service = find(chart_objects, "Service", "athena-gateway")

@@ -59,6 +59,13 @@ naming both keys.
 {{- if eq (int $g.http) (int $g.grpc) -}}
 {{- fail (printf "port clash: gateway.ports.http and gateway.ports.grpc are both %d; give each its own port" (int $g.http)) -}}
 {{- end -}}
+{{- if $g.admin -}}
+{{- range $other := list "http" "grpc" -}}
+{{- if eq (int $g.admin) (int (get $g $other)) -}}
+{{- fail (printf "port clash: gateway.ports.%s and gateway.ports.admin are both %d; give each its own port" $other (int $g.admin)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- $root := . -}}
 {{- range $name, $values := .Values.abilities -}}
 {{- $a := include "athena.ability" (dict "root" $root "values" $values) | fromJson -}}
