@@ -2,7 +2,8 @@
 
 Every channel to a worker (calls, sessions, health probes and Describe, static addresses and
 DNS-discovered ones alike) comes from `Channels.open`, so none can skip the credentials. The
-certificate files are read once, when the gateway starts."""
+certificate files are looked at again at every health round (loader.certificates): when they
+were renewed, `renewed()` says so and the gateway reconnects its workers with them."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ import grpc
 
 from gateway.discovery import parse_target
 from gateway.settings import GatewaySettings
+from loader.certificates import CertificateFiles, Pem
 from loader.v1.wire import message_options
 
 __all__ = ["Channels"]
@@ -30,20 +32,30 @@ class Channels:
         self._options: list[tuple[str, int | str]] = [
             *message_options(settings.max_message_bytes)]
         self._credentials: grpc.ChannelCredentials | None = None
+        self._files: CertificateFiles | None = None
         self._server_name = settings.worker_tls_server_name
         if settings.worker_tls_ca is not None:
             assert settings.worker_tls_cert is not None and settings.worker_tls_key is not None
-            self._credentials = grpc.ssl_channel_credentials(
-                root_certificates=settings.worker_tls_ca.read_bytes(),
-                private_key=settings.worker_tls_key.read_bytes(),
-                certificate_chain=settings.worker_tls_cert.read_bytes(),
-            )
+            self._files = CertificateFiles(
+                "gateway", ("worker_tls_cert", settings.worker_tls_cert),
+                ("worker_tls_key", settings.worker_tls_key),
+                ("worker_tls_ca", settings.worker_tls_ca))
+            self._credentials = _credentials(self._files.current)
             log.info("channels to workers use mutual TLS (CA %s, certificate %s)",
                      settings.worker_tls_ca, settings.worker_tls_cert)
 
     @property
     def secure(self) -> bool:
         return self._credentials is not None
+
+    def renewed(self) -> bool:
+        """Whether the certificate files were renewed since last asked: channels opened from
+        now on use them (those open already keep the old ones: reopen them)."""
+        pem = None if self._files is None else self._files.renewed()
+        if pem is None:
+            return False
+        self._credentials = _credentials(pem)
+        return True
 
     def open(self, address: str, target: str = "") -> grpc.aio.Channel:
         """A channel to `address` (IP:PORT), found by the workers entry `target`. With TLS the
@@ -67,6 +79,11 @@ class Channels:
                     "worker_tls_server_name), and does it trust the CA of worker_tls_cert?")
         return ("if the worker serves TLS, the gateway needs [gateway] worker_tls_ca, "
                 "worker_tls_cert and worker_tls_key")
+
+
+def _credentials(pem: Pem) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(root_certificates=pem.ca, private_key=pem.key,
+                                        certificate_chain=pem.cert)
 
 
 def _dns_name(target: str) -> str | None:

@@ -70,6 +70,11 @@ class Endpoint:
     session_raw: grpc.aio.StreamStreamMultiCallable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.use(self.channel)
+
+    def use(self, channel: grpc.aio.Channel) -> None:
+        """Send from now on over `channel` (calls begun on the one before finish on it)."""
+        self.channel = channel
         # raw bytes both ways: the gateway never re-parses what it forwards
         self.call_raw = self.channel.unary_unary(CALL_METHOD)
         self.session_raw = self.channel.stream_stream(SESSION_METHOD)
@@ -463,4 +468,26 @@ class Upstreams:
     async def _watch_health(self) -> None:
         while True:
             await asyncio.sleep(self._settings.health_interval_s)
+            if self._channels.renewed():
+                self._reconnect_all()
             await self._probe_all()
+
+    def _reconnect_all(self) -> None:
+        """New channels, with the renewed certificates, for every worker; each old one closes
+        once what was begun on it may have ended (a call's deadline, a session's timeout)."""
+        grace = max(self._settings.timeout_s, self._settings.ws_session_timeout_s)
+        log.info("certificates renewed: reconnecting to %d workers with them",
+                 len(self.endpoints))
+        for endpoint in self.endpoints:
+            old = endpoint.channel
+            endpoint.use(self._channels.open(endpoint.address, endpoint.target))
+            task = asyncio.create_task(_close_after(old, grace))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+
+async def _close_after(channel: grpc.aio.Channel, delay: float) -> None:
+    try:
+        await asyncio.sleep(delay)
+    finally:  # also when the gateway closes first
+        await channel.close()

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from loader.certificates import CertificateFiles, Pem
 from loader.engine import OnceEngine
 from loader.licence import Licence
 from loader.metrics import LoaderMetrics
@@ -118,16 +119,27 @@ def assemble(settings: LoaderSettings) -> Worker:
 
 def _bind(server: grpc.aio.Server, settings: LoaderSettings) -> int:
     """The gRPC port, in plain text or, with [loader] tls_*, mutual TLS: a client must show a
-    certificate signed by tls_client_ca. (The metrics port stays plain HTTP.)"""
+    certificate signed by tls_client_ca. The files are looked at again before each new
+    connection's handshake, so a renewed certificate or CA is served without a restart
+    (loader.certificates). (The metrics port stays plain HTTP.)"""
     address = f"{settings.host}:{settings.port}"
     if not settings.tls:
         return server.add_insecure_port(address)
     assert settings.tls_cert and settings.tls_key and settings.tls_client_ca
-    credentials = grpc.ssl_server_credentials(
-        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
-        root_certificates=settings.tls_client_ca.read_bytes(),
-        require_client_auth=True,
-    )
+    files = CertificateFiles("loader", ("tls_cert", settings.tls_cert),
+                             ("tls_key", settings.tls_key),
+                             ("tls_client_ca", settings.tls_client_ca))
+
+    def configuration(pem: Pem) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration([(pem.key, pem.cert)],
+                                                         root_certificates=pem.ca)
+
+    def renewed() -> grpc.ServerCertificateConfiguration | None:  # None: keep the current
+        pem = files.renewed()
+        return None if pem is None else configuration(pem)
+
+    credentials = grpc.dynamic_ssl_server_credentials(
+        configuration(files.current), renewed, require_client_authentication=True)
     log.info("gRPC port with mutual TLS (certificate %s, clients signed by %s)",
              settings.tls_cert, settings.tls_client_ca)
     return server.add_secure_port(address, credentials)

@@ -31,7 +31,7 @@ from loader.config import ConfigError
 from loader.settings import LoaderSettings
 from loader.v1.wire import SERVICE
 from tests.deploy.test_manifests import KUBE_VERSIONS, find, render, template_error
-from tests.inprocess import running_gateway, running_worker
+from tests.inprocess import eventually, running_gateway, running_worker
 from tests.support import ATHENA, ROOT, aiges_body, serve, text_item
 
 ECHO = str(ROOT / "wrappers" / "echo" / "wrapper.py")
@@ -225,6 +225,81 @@ async def test_worker_tls_server_name_checks_an_ip_addressed_worker_by_name(pki:
             async with by_name.client.post(
                     ECHO_ROUTE, json=aiges_body("echo", {"text": text_item("x")})) as ok:
                 assert ok.status == 200, await ok.text()
+
+
+def _copied(folder: Path, *files: Path) -> list[Path]:
+    """Copies of `files` in `folder`, which a test may then replace as a renewal would."""
+    copies = []
+    for file in files:
+        copy = folder / file.name
+        copy.write_bytes(file.read_bytes())
+        copies.append(copy)
+    return copies
+
+
+def _renew(file: Path, source: Path | bytes) -> None:
+    """Replace `file` at once, as Kubernetes swaps a Secret's files (write aside, rename)."""
+    aside = file.with_name(file.name + ".new")
+    aside.write_bytes(source if isinstance(source, bytes) else source.read_bytes())
+    os.replace(aside, file)
+
+
+def _client(pki: Pki, cert: Path, key: Path) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(pki.ca.read_bytes(), key.read_bytes(),
+                                        cert.read_bytes())
+
+
+async def test_a_worker_serves_renewed_certificate_files_from_its_next_handshake(
+        pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Its client CA renewed to another CA: a client of that CA is served from the next
+    connection on, and one of the old CA refused; files that do not load leave it as it was."""
+    cert, key, client_ca = _copied(tmp_path, pki.worker_cert, pki.worker_key, pki.ca)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    async with running_worker(ECHO, tls_cert=cert, tls_key=key,
+                              tls_client_ca=client_ca) as worker:
+        assert await _health(worker.address, _client(pki, pki.client_cert, pki.client_key)) \
+            == serving
+        _renew(client_ca, pki.rogue_ca)
+        assert await _health(worker.address, _client(pki, pki.rogue_cert, pki.rogue_key)) \
+            == serving
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _health(worker.address, _client(pki, pki.client_cert, pki.client_key))
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        caplog.set_level(logging.WARNING, "loader.certificates")
+        _renew(key, b"not a key\n")  # a bad renewal: the certificate in use stays
+        assert await _health(worker.address, _client(pki, pki.rogue_cert, pki.rogue_key)) \
+            == serving
+        assert "the ones read before stay in use" in caplog.text
+        assert "tls_key" in caplog.text
+
+
+async def test_a_gateway_reconnects_with_its_renewed_client_certificate(
+        pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Both sides renewed to another CA (the worker now trusts only it, the gateway's
+    certificate is now its): calls go on, over a new channel holding the new certificate."""
+    caplog.set_level(logging.INFO, "gateway.upstream")
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "gateway").mkdir()
+    cert, key, client_ca = _copied(tmp_path / "worker", pki.worker_cert, pki.worker_key, pki.ca)
+    gateway_cert, gateway_key, gateway_ca = _copied(
+        tmp_path / "gateway", pki.client_cert, pki.client_key, pki.ca)
+    body = aiges_body("echo", {"text": text_item("renewed")})
+    async with running_worker(ECHO, tls_cert=cert, tls_key=key,
+                              tls_client_ca=client_ca) as worker, \
+            running_gateway([worker.address], worker_tls_ca=gateway_ca,
+                            worker_tls_cert=gateway_cert, worker_tls_key=gateway_key,
+                            health_interval_s=0.1) as gateway:
+        async with gateway.client.post(ECHO_ROUTE, json=body) as before:
+            assert before.status == 200, await before.text()
+        endpoint = gateway.upstreams.endpoints[0]
+        old = endpoint.channel
+        _renew(client_ca, pki.rogue_ca)
+        _renew(gateway_key, pki.rogue_key)
+        _renew(gateway_cert, pki.rogue_cert)
+        assert await eventually(lambda: endpoint.channel is not old and endpoint.healthy)
+        async with gateway.client.post(ECHO_ROUTE, json=body) as after:
+            assert after.status == 200, await after.text()
+        assert "certificates renewed: reconnecting to 1 workers" in caplog.text
 
 
 def test_a_missing_certificate_file_fails_start_up_naming_its_key(pki: Pki,

@@ -221,7 +221,8 @@ def test_no_ability_at_all_fails_saying_what_to_give() -> None:
      "worker.ports.grpc and worker.ports.metrics are both 7000"),
     ("gateway:\n  ports: {http: 9090, grpc: 9090}\nabilities:\n  ocr: {image: a/ocr:1}\n",
      "gateway.ports.http and gateway.ports.grpc are both 9090"),
-    ("gateway:\n  ports: {http: 8080, grpc: 9090, admin: 8080}\nabilities:\n  ocr: {image: a/ocr:1}\n",
+    ("gateway:\n  ports: {http: 8080, grpc: 9090, admin: 8080}\n"
+     "abilities:\n  ocr: {image: a/ocr:1}\n",
      "gateway.ports.http and gateway.ports.admin are both 8080"),
 ], ids=["ability", "worker-defaults", "gateway", "gateway-admin"])
 def test_a_port_clash_fails_naming_both_keys(values: str, keys: str) -> None:
