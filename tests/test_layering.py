@@ -1,8 +1,9 @@
 """The import boundaries between the hops, read from the source (AST), so they stay true.
 
 - The contract, loader/v1, depends on grpc and protobuf (and the standard library) only.
-- The gateway imports of the loader only the contract, the config reader and the process kit
-  (loader.process, loader.restarts);
+- The gateway imports of the loader only the contract, the config reader, the process kit
+  (loader.process, loader.restarts) and the certificate files both hops read
+  (loader.certificates);
   gateway/cli.py, the composition root, is the one module allowed more (it starts the
   supervisor and runs `athena loader`).
 - The loader never imports the gateway, and its shared modules import no worker internals.
@@ -18,7 +19,8 @@ import pytest
 
 from tests.support import ROOT
 
-SHARED = ("loader.v1", "loader.config", "loader.process", "loader.restarts")
+SHARED = ("loader.v1", "loader.config", "loader.process", "loader.restarts",
+          "loader.certificates")
 COMPOSITION_ROOT = ROOT / "gateway" / "cli.py"
 CONTRACT_DEPENDENCIES = {"__future__", "grpc", "grpc_status", "google"}
 
