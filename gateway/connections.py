@@ -172,8 +172,7 @@ class _Connection(RequestHandler):
         self._head_started = False  # a byte of the head being waited for has arrived
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._connections.opened()
-        super().connection_made(transport)
+        super().connection_made(transport)  # counted open already, as it was made
         self._arm()
 
     def _arm(self) -> None:
@@ -250,6 +249,10 @@ class _Server(web.Server):
     def __call__(self) -> Any:  # a Protocol: _Connection or _Refusal
         if self._limits.open >= self._limits.cap:
             return _Refusal(self._limits)
+        # counted now, not in connection_made: one wake-up of the loop accepts a batch of
+        # sockets and makes all their protocols before any is connected, and each must see
+        # the ones before it or the batch goes past the cap
+        self._limits.opened()
         return _Connection(self._limits, self, loop=self._loop, **self._kwargs)
 
 

@@ -72,6 +72,18 @@ def many_descriptors() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, IDLE + 256), hard))
 
 
+def connected(port: int, count: int) -> list[socket.socket]:
+    """`count` connections, paced: the gateway's listen backlog is small under this limit (32),
+    and a client connecting faster than its loop accepts overflows it, each overflow costing a
+    1 s SYN retry, so that the first connections' head deadline would pass before the last."""
+    made = []
+    for index in range(count):
+        made.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        if index % 16 == 15:
+            time.sleep(0.01)
+    return made
+
+
 def settled(idle: list[socket.socket], unanswered_below: int) -> list[bytes | None]:
     """What each connection got, once the gateway has accepted all of them (fewer than
     `unanswered_below` left with nothing): polled, since a busy machine takes a while."""
@@ -138,7 +150,7 @@ def test_more_idle_connections_than_descriptors_leave_the_gateway_serving(
     kept = socket.create_connection(("127.0.0.1", port), timeout=10)
     assert call(kept, "before")[0] == 200
     started = time.monotonic()
-    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(IDLE)]
+    idle = connected(port, IDLE)
     connected_s = time.monotonic() - started
     try:
         answers = settled(idle, cap)
@@ -184,7 +196,7 @@ def test_more_idle_grpc_connections_than_descriptors_leave_the_gateway_serving(
     assert 0 < cap < DESCRIPTORS - 100
     with own_channel(port) as kept:
         assert grpc_health(kept) == health_pb2.HealthCheckResponse.SERVING
-        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(IDLE)]
+        idle = connected(port, IDLE)
         try:
             answers = settled(idle, 1)
             closed = answers.count(b"")  # the rest had grpc's SETTINGS frame
