@@ -33,7 +33,7 @@ from gateway.docs import DOCS_PATHS
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
-from loader.config import ConfigError
+from loader.config import ConfigError, file_stamp
 
 __all__ = ["AUTH", "Authenticator", "auth_middleware"]
 
@@ -77,21 +77,17 @@ class _Reloaded(Generic[T]):
         self._parse = parse
         self._checked = time.monotonic()
         try:
-            self._stamp = self._stat()
+            self._stamp = file_stamp(path)
             self.value = parse(path.read_text())
         except (OSError, ValueError) as e:
             raise ConfigError(f"key file {str(path)!r}: {e}") from None
-
-    def _stat(self) -> tuple[int, int, int]:
-        info = self._path.stat()
-        return info.st_mtime_ns, info.st_size, info.st_ino
 
     def current(self) -> T:
         now = time.monotonic()
         if now - self._checked >= _RELOAD_EVERY_S:
             self._checked = now
             try:
-                stamp = self._stat()
+                stamp = file_stamp(self._path)
                 if stamp != self._stamp:
                     self.value = self._parse(self._path.read_text())
                     self._stamp = stamp

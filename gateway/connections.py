@@ -273,4 +273,3 @@ def http_runner(app: web.Application, settings: GatewaySettings, metrics: Gatewa
     keepalive_timeout_s (bind its site with `limits.backlog`)."""
     return ConnectionRunner(app, Connections(limits.http, settings.header_timeout_s, metrics),
                             access_log=None, keepalive_timeout=settings.keepalive_timeout_s)
-

@@ -11,11 +11,10 @@ file, a key that is not the certificate's), with one warning per change.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from loader.config import ConfigError, usable_tls
+from loader.config import ConfigError, file_stamp, usable_tls
 
 __all__ = ["CertificateFiles", "Pem"]
 
@@ -60,15 +59,12 @@ class CertificateFiles:
         return pem
 
     def _stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
-        """What changes when a file is rewritten or its Secret's symlink is swapped."""
         stamps: list[tuple[int, int, int] | None] = []
         for _, path in self._named:
             try:
-                status = os.stat(path)
+                stamps.append(file_stamp(path))
             except OSError:  # gone for a moment mid-swap: a change, looked at next time
                 stamps.append(None)
-                continue
-            stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
         return tuple(stamps)
 
     def _read(self) -> Pem:

@@ -198,3 +198,10 @@ def usable_tls(table: str, cert: tuple[str, Path], key: tuple[str, Path],
     except ssl.SSLError as e:
         raise ConfigError(f"[{table}] {ca[0]} {str(ca[1])!r} holds no CA certificate "
                           f"({e.reason or e})") from None
+
+
+def file_stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when a file read at start is rewritten or swapped (a Kubernetes Secret's
+    symlink): its modification time, size and inode. Raises OSError when it cannot be seen."""
+    status = os.stat(path)
+    return status.st_mtime_ns, status.st_size, status.st_ino
